@@ -1,0 +1,125 @@
+"""Turning the featurizer's ``denoiser`` parameter into a network and its schedule."""
+
+from __future__ import annotations
+
+import copy
+import os
+
+import torch
+
+from ..schedules import NoiseSchedule
+from .loading import load_denoiser
+
+BUILT_IN = ("auto", "unet", "mlp")
+
+
+def _build(kind, sample_shape, model_width, seed):
+    """A freshly initialized built-in network, its weights drawn from ``seed``.
+
+    The global torch RNG is forked, so building never changes the caller's
+    random state.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        if kind == "unet":
+            from .unet import build_unet
+
+            return build_unet(sample_shape, width=model_width or 32)
+        from .mlp import MLPDenoiser
+
+        return MLPDenoiser(n_features=sample_shape[0], width=model_width or 256)
+
+
+def obtain_denoiser(denoiser, sample_shape, model_width, seed):
+    """Build, load or copy the denoiser the featurizer will use.
+
+    Parameters
+    ----------
+    denoiser : {"auto", "unet", "mlp"}, str, os.PathLike or torch.nn.Module
+        A built-in backbone (``"auto"``: UNet for images, MLP for tables), a
+        model/pipeline directory or hub id, or a module (deep-copied).
+    sample_shape : tuple of int
+        ``(C, H, W)`` for images, ``(n_features,)`` for tables.
+    model_width : int or None
+        Width of a built-in backbone; None for its default.
+    seed : int
+        Seed of a built-in backbone's initial weights.
+
+    Returns
+    -------
+    network : torch.nn.Module
+        A network the caller owns.
+    schedule : NoiseSchedule or None
+        The schedule the network brings with it, if any.
+    built_in : bool
+        True for a freshly initialized built-in backbone (trained by default).
+    """
+    if isinstance(denoiser, torch.nn.Module):
+        return copy.deepcopy(denoiser), getattr(denoiser, "noise_schedule", None), False
+    if isinstance(denoiser, str) and denoiser in BUILT_IN:
+        kind = denoiser
+        if kind == "auto":
+            kind = "unet" if len(sample_shape) == 3 else "mlp"
+        if kind == "unet" and len(sample_shape) != 3:
+            raise ValueError(
+                "denoiser='unet' needs images: pass image_shape=(C, H, W) or a 3-D/4-D X."
+            )
+        if kind == "mlp" and len(sample_shape) != 1:
+            raise ValueError(
+                "denoiser='mlp' works on vectors: pass a 2-D X without image_shape."
+            )
+        return _build(kind, sample_shape, model_width, seed), None, True
+    if isinstance(denoiser, (str, os.PathLike)):
+        network, schedule = load_denoiser(denoiser)
+        return network, schedule, False
+    raise TypeError(
+        f"denoiser must be one of {BUILT_IN}, a path or hub id of a diffusers model, or a "
+        f"torch.nn.Module; got {type(denoiser).__name__}."
+    )
+
+
+def resolve_schedule(network, schedule, num_train_timesteps, beta_schedule, prediction_type):
+    """The schedule to use: the network's own, else one built from the parameters.
+
+    A network's ``prediction_type`` attribute, when present, wins over the
+    ``prediction_type`` parameter.
+
+    Parameters
+    ----------
+    network : torch.nn.Module
+    schedule : NoiseSchedule or None
+        The schedule that came with the network.
+    num_train_timesteps : int
+    beta_schedule : str
+    prediction_type : str
+
+    Returns
+    -------
+    schedule : NoiseSchedule
+    """
+    own_prediction = getattr(network, "prediction_type", None)
+    if schedule is None:
+        return NoiseSchedule(num_train_timesteps, beta_schedule, prediction_type=own_prediction or prediction_type)
+    if own_prediction is not None and own_prediction != schedule.prediction_type:
+        config = dict(schedule.scheduler_config, prediction_type=own_prediction)
+        return NoiseSchedule.from_scheduler(config)
+    return schedule
+
+
+def default_layers(network):
+    """Layers captured when the featurizer's ``layers=None``.
+
+    Parameters
+    ----------
+    network : torch.nn.Module
+
+    Returns
+    -------
+    layers : tuple of str
+    """
+    declared = getattr(network, "default_layers", None)
+    if declared:
+        return tuple(declared)
+    if hasattr(network, "mid_block"):
+        return ("mid_block",)
+    return ("x0",)

@@ -1,0 +1,71 @@
+"""A diffusers ``UNet2DModel`` sized from the image shape."""
+
+from __future__ import annotations
+
+
+def _halvings(size):
+    """How many times ``size`` can be halved exactly."""
+    count = 0
+    while size % 2 == 0 and size > 1:
+        size //= 2
+        count += 1
+    return count
+
+
+def unet_levels(height, width):
+    """Number of resolution levels for an image of the given size.
+
+    Small images get two levels (8x8 -> 4x4 at the bottleneck), up to 64 pixels
+    three, larger four. Each level but the last halves the resolution, so the
+    depth is also capped by how often both sides can be halved exactly: odd
+    sizes need no padding, they simply get a shallower network.
+
+    Parameters
+    ----------
+    height, width : int
+
+    Returns
+    -------
+    levels : int
+    """
+    largest = max(height, width)
+    target = 2 if largest <= 16 else 3 if largest <= 64 else 4
+    return max(1, min(target, 1 + _halvings(height), 1 + _halvings(width)))
+
+
+def build_unet(image_shape, width=32):
+    """A small ``UNet2DModel`` for images of shape ``(C, H, W)``.
+
+    Convolutional residual blocks at every level, self-attention only in the
+    middle block (the lowest resolution), one residual block per level.
+
+    Parameters
+    ----------
+    image_shape : tuple of int
+        ``(channels, height, width)``.
+    width : int, default=32
+        Channels of the first level; deeper levels use twice as many. Must be
+        a multiple of 8 (group normalization uses 8 groups).
+
+    Returns
+    -------
+    unet : diffusers.UNet2DModel
+    """
+    from diffusers import UNet2DModel
+
+    channels, height, width_px = image_shape
+    if width % 8 or width < 8:
+        raise ValueError(f"model_width must be a positive multiple of 8 for the UNet, got {width}.")
+    levels = unet_levels(height, width_px)
+    block_out_channels = tuple([width] + [2 * width] * (levels - 1))
+    return UNet2DModel(
+        sample_size=(height, width_px),
+        in_channels=channels,
+        out_channels=channels,
+        block_out_channels=block_out_channels,
+        down_block_types=("DownBlock2D",) * levels,
+        up_block_types=("UpBlock2D",) * levels,
+        layers_per_block=1,
+        norm_num_groups=8,
+        attention_head_dim=8,
+    )

@@ -1,0 +1,390 @@
+"""DiffusionFeaturizer: the scikit-learn face of a diffusion denoiser."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
+
+from ._device import available_or_cpu, resolve_device
+from ._validation import (
+    check_choice,
+    check_float,
+    check_int,
+    check_layers,
+    check_timesteps,
+    read_samples,
+)
+from .denoisers.factory import default_layers, obtain_denoiser, resolve_schedule
+from .denoisers.loading import save_denoiser
+from .extraction import POOLINGS, FeatureExtractor, draw_noise_bank
+from .scaling import SCALINGS, DataScaler
+from .schedules import PREDICTION_TYPES
+from .training import train_denoiser
+
+
+def _generator(seed):
+    generator = torch.Generator()
+    generator.manual_seed(int(seed))
+    return generator
+
+
+class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
+    """Features from a diffusion denoiser's activations at chosen noise levels.
+
+    ``fit`` trains (or loads) a denoiser of ``X`` without labels. ``transform``
+    noises every sample at each of ``timesteps`` with a fixed noise bank drawn in
+    ``fit``, runs the denoiser while capturing the named ``layers``, pools them
+    over space and concatenates the blocks, timestep-major, then layer.
+
+    Timesteps are indices into the DDPM training schedule: **larger is noisier**.
+    The equivalent noise level ``sigma = sqrt((1 - abar_t) / abar_t)`` of each is
+    in ``sigmas_``. Moderate noise usually gives the best features.
+
+    Parameters
+    ----------
+    timesteps : int or sequence of int, default=(50,)
+        Schedule indices to extract features at, ``0 <= t < num_train_timesteps``.
+    layers : str, sequence of str or None, default=None
+        Named submodules of the denoiser to capture (``"mid_block"``,
+        ``"up_blocks.1"``, ``"blocks.1"`` ...), or ``"x0"``: the denoiser's
+        estimate of the clean input. None takes the backbone's default
+        (``"mid_block"`` for a UNet, the middle residual block for the MLP).
+    pooling : {"mean", "max", "none"}, default="mean"
+        Reduction over spatial dimensions; ``"none"`` flattens them.
+    denoiser : {"auto", "unet", "mlp"}, str, os.PathLike or torch.nn.Module, default="auto"
+        ``"auto"``: a diffusers ``UNet2DModel`` for images (``image_shape`` given,
+        or 3-D/4-D ``X``), an MLP for tables. A string that is not a built-in name
+        is a local diffusers model or pipeline directory (``unet/`` + ``scheduler/``)
+        or a hub id; its scheduler config then defines the schedule. A module with
+        a ``(x_t, t)`` forward is deep-copied, never modified.
+    image_shape : tuple of int or None, default=None
+        ``(C, H, W)`` of images passed flattened as 2-D ``X``.
+    n_noise_draws : int, default=1
+        Noise draws per sample and timestep; features are averaged over them.
+    num_train_timesteps : int, default=1000
+        Length of the DDPM schedule (unless the denoiser brings its own).
+    beta_schedule : str, default="linear"
+        diffusers beta schedule (unless the denoiser brings its own).
+    prediction_type : {"epsilon", "sample", "v_prediction"}, default="epsilon"
+        What a trained denoiser predicts (unless the denoiser declares its own).
+    scaling : {"auto", "minmax", "standard", "none"}, default="auto"
+        Data scaling learned in ``fit``: ``"auto"`` maps images to [-1, 1] from
+        the training range and standardizes table columns.
+    train_denoiser : {"auto"} or bool, default="auto"
+        Whether ``fit`` trains the denoiser. ``"auto"`` trains a built-in
+        backbone and uses a loaded or passed-in denoiser as is; ``True``
+        fine-tunes those too; ``False`` keeps a built-in backbone at its random
+        initialization (a baseline).
+    model_width : int or None, default=None
+        Width of a built-in backbone: UNet channels of the first level
+        (default 32) or MLP hidden width (default 256).
+    max_steps : int, default=2000
+        Training steps.
+    batch_size : int, default=128
+        Batch size of training and of feature extraction.
+    learning_rate : float, default=1e-3
+        AdamW learning rate.
+    ema_decay : float, default=0.999
+        Decay of the exponential moving average of the weights used for features.
+    device : str, default="auto"
+        ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``.
+    verbose : int, default=0
+        0 is silent; 1 or more shows progress bars for training and extraction.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initial weights, the training batches and noise, and the noise
+        bank. The same value gives identical features.
+
+    Attributes
+    ----------
+    n_features_in_ : int
+        Number of input features (pixels for images).
+    feature_names_in_ : ndarray of str
+        Column names of a DataFrame ``X``; only defined for such input.
+    sample_shape_ : tuple of int
+        Shape of one sample as the denoiser sees it: ``(C, H, W)`` or ``(n_features,)``.
+    network_ : torch.nn.Module
+        The denoiser used for features (the EMA weights after training), on ``device_``.
+    schedule_ : NoiseSchedule
+        The noise schedule of the denoiser.
+    timesteps_ : tuple of int
+        Validated ``timesteps``.
+    sigmas_ : ndarray of shape (n_timesteps,)
+        Noise level ``sqrt((1 - abar_t) / abar_t)`` of each timestep.
+    layers_ : tuple of str
+        The captured layers.
+    feature_info_ : dict
+        For each layer: ``shape``, ``channels``, ``spatial`` size and pooled
+        ``n_features`` of its activation.
+    scaler_ : DataScaler
+        The data scaling learned in ``fit``.
+    noise_bank_ : torch.Tensor of shape (n_noise_draws, *sample_shape_)
+        The fixed noise shared by every sample.
+    device_ : torch.device
+        The device the denoiser runs on.
+    loss_curve_ : list of float
+        Training loss per step (empty when nothing was trained).
+    n_steps_ : int
+        Number of training steps run.
+
+    See Also
+    --------
+    diffrep.schedules.NoiseSchedule : Timestep, alpha-bar and sigma conversions.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from diffrep import DiffusionFeaturizer
+    >>> X, y = load_digits(return_X_y=True)
+    >>> feat = DiffusionFeaturizer(timesteps=(25, 50), image_shape=(1, 8, 8),
+    ...                            max_steps=5, random_state=0)
+    >>> feat.fit_transform(X[:100]).shape
+    (100, 128)
+    >>> feat.get_feature_names_out()[:2].tolist()
+    ['t25__mid_block__0', 't25__mid_block__1']
+    """
+
+    def __init__(
+        self,
+        timesteps=(50,),
+        layers=None,
+        pooling="mean",
+        denoiser="auto",
+        image_shape=None,
+        n_noise_draws=1,
+        num_train_timesteps=1000,
+        beta_schedule="linear",
+        prediction_type="epsilon",
+        scaling="auto",
+        train_denoiser="auto",
+        model_width=None,
+        max_steps=2000,
+        batch_size=128,
+        learning_rate=1e-3,
+        ema_decay=0.999,
+        device="auto",
+        verbose=0,
+        random_state=None,
+    ):
+        self.timesteps = timesteps
+        self.layers = layers
+        self.pooling = pooling
+        self.denoiser = denoiser
+        self.image_shape = image_shape
+        self.n_noise_draws = n_noise_draws
+        self.num_train_timesteps = num_train_timesteps
+        self.beta_schedule = beta_schedule
+        self.prediction_type = prediction_type
+        self.scaling = scaling
+        self.train_denoiser = train_denoiser
+        self.model_width = model_width
+        self.max_steps = max_steps
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.ema_decay = ema_decay
+        self.device = device
+        self.verbose = verbose
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ checks
+    def _check_params(self):
+        check_choice("pooling", self.pooling, POOLINGS)
+        check_choice("scaling", self.scaling, SCALINGS)
+        check_choice("prediction_type", self.prediction_type, PREDICTION_TYPES)
+        check_int("n_noise_draws", self.n_noise_draws)
+        check_int("num_train_timesteps", self.num_train_timesteps)
+        check_int("max_steps", self.max_steps, minimum=0)
+        check_int("batch_size", self.batch_size)
+        check_int("verbose", self.verbose, minimum=0)
+        check_float("learning_rate", self.learning_rate)
+        check_float("ema_decay", self.ema_decay, high=1.0, low_inclusive=True)
+        if self.model_width is not None:
+            check_int("model_width", self.model_width)
+        if self.train_denoiser not in ("auto", True, False):
+            raise ValueError(f"train_denoiser must be 'auto', True or False, got {self.train_denoiser!r}.")
+
+    def _scaling_kind(self, network):
+        if self.scaling != "auto":
+            return self.scaling
+        declared = getattr(network, "input_scaling", None)
+        if declared is not None:
+            return declared
+        return "minmax" if len(self.sample_shape_) == 3 else "standard"
+
+    # --------------------------------------------------------------- fitting
+    def fit(self, X, y=None):
+        """Train (or load) the denoiser on ``X``; labels are ignored.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), (n, H, W) or (n, C, H, W)
+            Training data.
+        y : None
+            Ignored; present for API consistency.
+
+        Returns
+        -------
+        self : DiffusionFeaturizer
+            The fitted featurizer.
+        """
+        self._check_params()
+        X_2d, self.sample_shape_ = read_samples(self, X, self.image_shape, reset=True)
+        init_seed, train_seed, noise_seed = check_random_state(self.random_state).randint(
+            np.iinfo(np.int32).max, size=3
+        )
+        network, schedule, built_in = obtain_denoiser(self.denoiser, self.sample_shape_, self.model_width, init_seed)
+        schedule = resolve_schedule(
+            network, schedule, self.num_train_timesteps, self.beta_schedule, self.prediction_type
+        )
+        self.timesteps_ = check_timesteps(self.timesteps, schedule.num_train_timesteps)
+        self.layers_ = check_layers(self.layers, network, default_layers(network))
+        self.scaler_ = DataScaler(self._scaling_kind(network)).fit(X_2d)
+        self.device_ = resolve_device(self.device)
+        train = built_in if self.train_denoiser == "auto" else self.train_denoiser
+        self.loss_curve_ = []
+        if train and self.max_steps > 0:
+            network, self.loss_curve_ = train_denoiser(
+                network,
+                self._scaled(X_2d),
+                schedule,
+                max_steps=self.max_steps,
+                batch_size=self.batch_size,
+                learning_rate=self.learning_rate,
+                ema_decay=self.ema_decay,
+                generator=_generator(train_seed),
+                device=self.device_,
+                verbose=self.verbose,
+            )
+        self.n_steps_ = len(self.loss_curve_)
+        self.network_ = network.to(self.device_).eval().requires_grad_(False)
+        self.schedule_ = schedule
+        self.sigmas_ = schedule.sigmas(self.timesteps_)
+        self.noise_bank_ = draw_noise_bank(self.sample_shape_, self.n_noise_draws, _generator(noise_seed))
+        self.feature_info_ = self._extractor().describe(self.sample_shape_, self.timesteps_[0])
+        return self
+
+    # ------------------------------------------------------------- transform
+    def _scaled(self, X_2d):
+        return self.scaler_.transform(X_2d).reshape(-1, *self.sample_shape_)
+
+    def _extractor(self):
+        return FeatureExtractor(
+            self.network_, self.schedule_, self.noise_bank_, self.layers_, self.pooling, self.device_
+        )
+
+    def _read(self, X):
+        check_is_fitted(self)
+        image_shape = self.sample_shape_ if len(self.sample_shape_) == 3 else None
+        X_2d, _ = read_samples(self, X, image_shape, reset=False)
+        return self._scaled(X_2d)
+
+    def transform(self, X):
+        """Pooled denoiser features of ``X`` at every fitted timestep.
+
+        Deterministic: the same sample gives the same features whatever the
+        batch it is in or the order of the samples.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), (n, H, W) or (n, C, H, W)
+            Data of the same shape as in ``fit``.
+
+        Returns
+        -------
+        features : ndarray of float32, shape (n_samples, n_features_out)
+            Blocks ordered timestep-major, then layer; see ``get_feature_names_out``.
+        """
+        return self.extract(X, self.timesteps_)
+
+    def extract(self, X, timesteps):
+        """Features at any timesteps of the fitted denoiser's schedule.
+
+        Lets one fitted featurizer serve other noise levels without refitting
+        (the ``timesteps`` parameter only sets what ``transform`` returns).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), (n, H, W) or (n, C, H, W)
+            Data of the same shape as in ``fit``.
+        timesteps : int or sequence of int
+            Schedule indices, larger = noisier.
+
+        Returns
+        -------
+        features : ndarray of float32, shape (n_samples, n_timesteps * width)
+        """
+        data = self._read(X)
+        timesteps = check_timesteps(timesteps, self.schedule_.num_train_timesteps)
+        return self._extractor().transform(data, timesteps, self.batch_size, self.verbose)
+
+    def timesteps_for_sigmas(self, sigmas):
+        """Timesteps of the fitted schedule closest to the given noise levels.
+
+        Parameters
+        ----------
+        sigmas : array-like of float
+            Noise levels ``sigma = sqrt((1 - abar) / abar)``.
+
+        Returns
+        -------
+        timesteps : ndarray of int64
+        """
+        check_is_fitted(self)
+        return self.schedule_.timesteps_for_sigmas(sigmas)
+
+    def get_feature_names_out(self, input_features=None):
+        """Output column names, ``t{timestep}__{layer}__{index}``.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Checked against the input feature names; not used otherwise.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str
+        """
+        check_is_fitted(self)
+        _check_feature_names_in(self, input_features)
+        names = [
+            f"t{t}__{layer}__{i}"
+            for t in self.timesteps_
+            for layer in self.layers_
+            for i in range(self.feature_info_[layer]["n_features"])
+        ]
+        return np.asarray(names, dtype=object)
+
+    # ----------------------------------------------------------- persistence
+    def save_pretrained(self, directory):
+        """Save the fitted denoiser and its scheduler in diffusers format.
+
+        The directory (``unet/`` + ``scheduler/``) loads again with
+        ``DiffusionFeaturizer(denoiser=directory)`` or diffusers' own loaders.
+
+        Parameters
+        ----------
+        directory : str or os.PathLike
+        """
+        check_is_fitted(self)
+        save_denoiser(directory, copy.deepcopy(self.network_).to("cpu"), self.schedule_)
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        if "network_" in state and self.device_.type != "cpu":
+            state["network_"] = copy.deepcopy(self.network_).to("cpu")
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if "network_" in state:
+            self.device_ = available_or_cpu(self.device_)
+            self.network_ = self.network_.to(self.device_)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags

@@ -1,0 +1,230 @@
+"""Noise schedules: timestep index <-> alpha-bar <-> sigma.
+
+Conventions used throughout diffrep
+-----------------------------------
+* A *timestep* ``t`` is an integer index into the training schedule,
+  ``0 <= t < num_train_timesteps``; **larger t means noisier**.
+* The schedule is variance preserving (DDPM):
+  ``x_t = sqrt(abar_t) * x0 + sqrt(1 - abar_t) * eps``.
+* The equivalent variance-exploding noise level used by the theory
+  (``x0 + sigma * eps`` after dividing by ``sqrt(abar_t)``) is
+  ``sigma_t = sqrt((1 - abar_t) / abar_t)``.
+
+The cumulative products ``abar_t`` come from a diffusers ``DDPMScheduler``;
+nothing here re-derives a beta schedule by hand.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+PREDICTION_TYPES = ("epsilon", "sample", "v_prediction")
+
+
+class NoiseSchedule:
+    """A DDPM noise schedule with the conversions diffrep needs.
+
+    Parameters
+    ----------
+    num_train_timesteps : int, default=1000
+        Length of the training schedule.
+    beta_schedule : str, default="linear"
+        Any beta schedule diffusers' ``DDPMScheduler`` accepts
+        (``"linear"``, ``"scaled_linear"``, ``"squaredcos_cap_v2"``, ``"sigmoid"``).
+    beta_start, beta_end : float, default=1e-4, 0.02
+        End points of the beta schedule.
+    prediction_type : {"epsilon", "sample", "v_prediction"}, default="epsilon"
+        What the denoiser predicts; fixes the training target and how the clean
+        estimate ``x0`` is recovered from its output.
+
+    Attributes
+    ----------
+    alphas_cumprod : torch.Tensor of shape (num_train_timesteps,)
+        ``abar_t`` for every timestep, float64.
+    """
+
+    def __init__(
+        self,
+        num_train_timesteps=1000,
+        beta_schedule="linear",
+        beta_start=1e-4,
+        beta_end=0.02,
+        prediction_type="epsilon",
+    ):
+        from diffusers import DDPMScheduler
+
+        if prediction_type not in PREDICTION_TYPES:
+            raise ValueError(
+                f"prediction_type must be one of {PREDICTION_TYPES}, got {prediction_type!r}."
+            )
+        if not isinstance(num_train_timesteps, (int, np.integer)) or num_train_timesteps < 1:
+            raise ValueError(
+                f"num_train_timesteps must be a positive integer, got {num_train_timesteps!r}."
+            )
+        try:
+            scheduler = DDPMScheduler(
+                num_train_timesteps=int(num_train_timesteps),
+                beta_schedule=beta_schedule,
+                beta_start=beta_start,
+                beta_end=beta_end,
+                prediction_type=prediction_type,
+            )
+        except NotImplementedError as exc:
+            raise ValueError(f"beta_schedule {beta_schedule!r} is not supported: {exc}") from None
+        self._init_from_scheduler(scheduler)
+
+    @classmethod
+    def from_scheduler(cls, scheduler):
+        """Build a schedule from a diffusers scheduler (or its config dict).
+
+        Parameters
+        ----------
+        scheduler : diffusers.SchedulerMixin or dict
+            Any scheduler exposing ``alphas_cumprod`` (DDPM, DDIM, ...), or a
+            config dict that ``DDPMScheduler.from_config`` accepts.
+
+        Returns
+        -------
+        schedule : NoiseSchedule
+        """
+        from diffusers import DDPMScheduler
+
+        if isinstance(scheduler, dict):
+            scheduler = DDPMScheduler.from_config(scheduler)
+        if not hasattr(scheduler, "alphas_cumprod"):
+            raise ValueError(
+                f"scheduler {type(scheduler).__name__} has no alphas_cumprod; "
+                "diffrep needs a DDPM-style (discrete, variance-preserving) scheduler."
+            )
+        schedule = cls.__new__(cls)
+        schedule._init_from_scheduler(scheduler)
+        return schedule
+
+    def _init_from_scheduler(self, scheduler):
+        config = scheduler.config
+        self.num_train_timesteps = int(config.num_train_timesteps)
+        self.beta_schedule = config.get("beta_schedule", "linear")
+        self.beta_start = float(config.get("beta_start", 1e-4))
+        self.beta_end = float(config.get("beta_end", 0.02))
+        self.prediction_type = config.get("prediction_type", "epsilon")
+        if self.prediction_type not in PREDICTION_TYPES:
+            raise ValueError(
+                f"scheduler prediction_type {self.prediction_type!r} is not one of {PREDICTION_TYPES}."
+            )
+        self.scheduler_config = dict(config)
+        self.alphas_cumprod = scheduler.alphas_cumprod.detach().to(torch.float64).clone()
+
+    def __repr__(self):
+        return (
+            f"NoiseSchedule(num_train_timesteps={self.num_train_timesteps}, "
+            f"beta_schedule={self.beta_schedule!r}, prediction_type={self.prediction_type!r})"
+        )
+
+    def to_diffusers(self):
+        """Return an equivalent diffusers ``DDPMScheduler`` (for ``save_pretrained``).
+
+        Returns
+        -------
+        scheduler : diffusers.DDPMScheduler
+        """
+        from diffusers import DDPMScheduler
+
+        return DDPMScheduler.from_config(self.scheduler_config)
+
+    def sigmas(self, timesteps):
+        """Variance-exploding noise level ``sigma_t = sqrt((1 - abar_t) / abar_t)``.
+
+        Parameters
+        ----------
+        timesteps : array-like of int
+            Schedule indices.
+
+        Returns
+        -------
+        sigmas : ndarray of float64
+        """
+        abar = self.alphas_cumprod[torch.as_tensor(np.asarray(timesteps, dtype=np.int64))]
+        return torch.sqrt((1.0 - abar) / abar).numpy()
+
+    def timesteps_for_sigmas(self, sigmas):
+        """Timesteps whose noise level is closest (in log sigma) to each requested sigma.
+
+        Parameters
+        ----------
+        sigmas : array-like of float
+            Positive noise levels in the variance-exploding convention.
+
+        Returns
+        -------
+        timesteps : ndarray of int64
+        """
+        sigmas = np.atleast_1d(np.asarray(sigmas, dtype=np.float64))
+        if not np.all(np.isfinite(sigmas)) or np.any(sigmas <= 0):
+            raise ValueError(f"sigmas must be positive and finite, got {sigmas.tolist()}.")
+        grid = np.log(self.sigmas(np.arange(self.num_train_timesteps)))
+        return np.abs(grid[None, :] - np.log(sigmas)[:, None]).argmin(axis=1).astype(np.int64)
+
+    def _coefficients(self, timesteps, like):
+        """``sqrt(abar_t)`` and ``sqrt(1 - abar_t)`` shaped to broadcast against ``like``."""
+        abar = self.alphas_cumprod.to(like.device)[timesteps.to(like.device)]
+        shape = (-1,) + (1,) * (like.ndim - 1)
+        signal = abar.sqrt().to(like.dtype).reshape(shape)
+        noise = (1.0 - abar).sqrt().to(like.dtype).reshape(shape)
+        return signal, noise
+
+    def add_noise(self, x0, noise, timesteps):
+        """Forward process ``x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps``.
+
+        Parameters
+        ----------
+        x0, noise : torch.Tensor of shape (batch, ...)
+        timesteps : torch.LongTensor of shape (batch,)
+
+        Returns
+        -------
+        x_t : torch.Tensor
+        """
+        signal, noise_scale = self._coefficients(timesteps, x0)
+        return signal * x0 + noise_scale * noise
+
+    def training_target(self, x0, noise, timesteps):
+        """What a denoiser of this ``prediction_type`` is trained to output.
+
+        Parameters
+        ----------
+        x0, noise : torch.Tensor of shape (batch, ...)
+        timesteps : torch.LongTensor of shape (batch,)
+
+        Returns
+        -------
+        target : torch.Tensor
+        """
+        if self.prediction_type == "epsilon":
+            return noise
+        if self.prediction_type == "sample":
+            return x0
+        signal, noise_scale = self._coefficients(timesteps, x0)
+        return signal * noise - noise_scale * x0
+
+    def predict_x0(self, x_t, model_output, timesteps):
+        """Posterior-mean estimate of the clean input from a denoiser's output.
+
+        Parameters
+        ----------
+        x_t : torch.Tensor of shape (batch, ...)
+            The noisy input the denoiser saw.
+        model_output : torch.Tensor of shape (batch, ...)
+            The denoiser's prediction (of ``prediction_type``).
+        timesteps : torch.LongTensor of shape (batch,)
+
+        Returns
+        -------
+        x0_hat : torch.Tensor
+        """
+        if self.prediction_type == "sample":
+            return model_output
+        signal, noise_scale = self._coefficients(timesteps, x_t)
+        if self.prediction_type == "epsilon":
+            return (x_t - noise_scale * model_output) / signal
+        return signal * x_t - noise_scale * model_output

@@ -1,0 +1,134 @@
+"""The denoising-score-matching training loop shared by every trainable denoiser."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .capture import first_tensor
+
+
+class ExponentialMovingAverage:
+    """A frozen copy of a network whose weights track an exponential moving average.
+
+    The decay warms up as ``min(decay, (1 + step) / (10 + step))`` so that short
+    trainings are not dominated by the random initialization.
+
+    Parameters
+    ----------
+    network : torch.nn.Module
+    decay : float
+    """
+
+    def __init__(self, network, decay):
+        self.decay = decay
+        self.network = copy.deepcopy(network).eval().requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, network, step):
+        """Move the average towards ``network``'s current weights.
+
+        Parameters
+        ----------
+        network : torch.nn.Module
+        step : int
+        """
+        weight = 1.0 - min(self.decay, (1.0 + step) / (10.0 + step))
+        averaged = list(self.network.parameters())
+        torch._foreach_lerp_(averaged, [p.detach() for p in network.parameters()], weight)
+        for mine, theirs in zip(self.network.buffers(), network.buffers()):
+            mine.copy_(theirs)
+
+
+def denoising_loss(network, schedule, x0, generator):
+    """Mean squared error of the network's prediction at random timesteps.
+
+    Parameters
+    ----------
+    network : torch.nn.Module
+    schedule : NoiseSchedule
+    x0 : torch.Tensor of shape (batch, ...)
+        Clean training samples, already on the network's device.
+    generator : torch.Generator
+        CPU generator for the noise and timesteps.
+
+    Returns
+    -------
+    loss : torch.Tensor (scalar)
+    """
+    noise = torch.randn(x0.shape, generator=generator).to(x0.device, non_blocking=True)
+    timesteps = torch.randint(schedule.num_train_timesteps, (x0.shape[0],), generator=generator)
+    timesteps = timesteps.to(x0.device, non_blocking=True)
+    prediction = first_tensor(network(schedule.add_noise(x0, noise, timesteps), timesteps))
+    target = schedule.training_target(x0, noise, timesteps)
+    return torch.nn.functional.mse_loss(prediction.float(), target.float())
+
+
+def train_denoiser(
+    network,
+    data,
+    schedule,
+    *,
+    max_steps,
+    batch_size,
+    learning_rate,
+    ema_decay,
+    generator,
+    device,
+    verbose=0,
+):
+    """Train ``network`` by denoising score matching; return its EMA copy.
+
+    Parameters
+    ----------
+    network : torch.nn.Module
+        Trained in place (the caller passes its own copy).
+    data : ndarray of float32, shape (n_samples, *sample_shape)
+        Scaled training data.
+    schedule : NoiseSchedule
+        Gives the forward process and the prediction target.
+    max_steps, batch_size : int
+    learning_rate, ema_decay : float
+    generator : torch.Generator
+        CPU generator driving batches, noise and timesteps.
+    device : torch.device
+    verbose : int, default=0
+        Show a progress bar when positive.
+
+    Returns
+    -------
+    ema_network : torch.nn.Module
+        The averaged weights, in eval mode; used for features.
+    loss_curve : list of float
+        The training loss at every step.
+
+    Raises
+    ------
+    FloatingPointError
+        If the loss becomes NaN or infinite; nothing is returned then.
+    """
+    network.to(device).train()
+    ema = ExponentialMovingAverage(network, ema_decay)
+    optimizer = torch.optim.AdamW(network.parameters(), lr=learning_rate)
+    samples = torch.from_numpy(np.ascontiguousarray(data))
+    loss_curve = []
+    for step in tqdm(range(max_steps), desc="training denoiser", disable=verbose <= 0, leave=False):
+        index = torch.randint(samples.shape[0], (min(batch_size, samples.shape[0]),), generator=generator)
+        x0 = samples[index].to(device, non_blocking=True)
+        loss = denoising_loss(network, schedule, x0, generator)
+        value = loss.item()
+        if not np.isfinite(value):
+            raise FloatingPointError(
+                f"The denoising loss became {value} at training step {step}; "
+                f"try a lower learning_rate (now {learning_rate})."
+            )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        ema.update(network, step)
+        loss_curve.append(value)
+    network.eval()
+    return ema.network, loss_curve

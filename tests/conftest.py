@@ -1,0 +1,31 @@
+"""Shared fixtures: small data and featurizer settings that train in a fraction of a second."""
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+
+# A featurizer configuration small enough for 2 CPU cores.
+TINY = dict(model_width=8, max_steps=3, batch_size=64, device="cpu", random_state=0)
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """sklearn digits: 8x8 images flattened to 64 features, labels 0-9."""
+    X, y = load_digits(return_X_y=True)
+    return X, y
+
+
+@pytest.fixture(scope="session")
+def digits_small(digits):
+    """The first 120 digits."""
+    X, y = digits
+    return X[:120], y[:120]
+
+
+@pytest.fixture(scope="session")
+def table():
+    """A small tabular classification problem."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(150, 6))
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    return X, y
