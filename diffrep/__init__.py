@@ -1,7 +1,39 @@
-"""diffrep: diffusion-model denoisers as scikit-learn feature extractors."""
+"""diffrep: diffusion-model denoisers as scikit-learn feature extractors.
 
-from .featurizer import DiffusionFeaturizer
-from .schedules import NoiseSchedule
+Public names are imported lazily, so ``import diffrep`` (or the numpy-only theory
+in :mod:`diffrep.molrg` and :mod:`diffrep.metrics`) does not load torch and
+diffusers until an estimator that needs them is used.
+"""
 
-__all__ = ["DiffusionFeaturizer", "NoiseSchedule"]
+import importlib
+
 __version__ = "0.1.0"
+
+_PUBLIC = {
+    "DiffusionFeaturizer": "diffrep.featurizer",
+    "NoiseSchedule": "diffrep.schedules",
+    "NoiseEnsembleClassifier": "diffrep.ensemble",
+    "representation_curve": "diffrep.curves",
+    "corrupt_labels": "diffrep.label_noise",
+    "label_noise_study": "diffrep.label_noise",
+    "make_molrg": "diffrep.molrg",
+    "MoLRGDenoiser": "diffrep.denoisers.molrg",
+    "LearnedMoLRGDenoiser": "diffrep.denoisers.molrg",
+    "MLPDenoiser": "diffrep.denoisers.mlp",
+    "representation_snr": "diffrep.metrics",
+    "theoretical_snr": "diffrep.metrics",
+    "SubspaceClassifier": "diffrep.metrics",
+    "load_digit_images": "diffrep.datasets",
+}
+
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name):
+    if name in _PUBLIC:
+        return getattr(importlib.import_module(_PUBLIC[name]), name)
+    raise AttributeError(f"module 'diffrep' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_PUBLIC))

@@ -19,6 +19,9 @@ models do). Optional attributes refine how the featurizer treats it:
     then defines the valid timesteps instead of the featurizer's parameters.
 ``default_layers``
     Names of the submodules captured when the featurizer's ``layers=None``.
+``input_scaling``
+    ``"minmax"``, ``"standard"`` or ``"none"``: the data scaling the network
+    expects, used by the featurizer's ``scaling="auto"``.
 
 Any named submodule (``dict(module.named_modules())``) can be captured, plus
 the special source ``"x0"``: the clean-input estimate derived from the output.
