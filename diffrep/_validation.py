@@ -136,7 +136,7 @@ def read_samples(estimator, X, image_shape, reset):
     nd_shape = None
     if getattr(array, "ndim", 2) in (3, 4):
         nd_shape = array.shape[1:] if array.ndim == 4 else (1, *array.shape[1:])
-        array = array.reshape(array.shape[0], -1)
+        array = array.reshape(array.shape[0], int(np.prod(nd_shape)))  # explicit: also for 0 samples
     elif getattr(array, "ndim", 2) > 4:
         raise ValueError(
             f"X must be 2-D (n_samples, n_features), 3-D (n, H, W) or 4-D (n, C, H, W); "

@@ -16,8 +16,13 @@ import threading
 import torch
 
 
-class _AllCaptured(Exception):
-    """Raised inside a hook to stop a forward pass whose outputs are all collected."""
+class _AllCaptured(BaseException):
+    """Raised inside a hook to stop a forward pass whose outputs are all collected.
+
+    A ``BaseException``, so that no ``except Exception`` on the way out swallows
+    it, and torch's error path, which loops over each module's hooks while other
+    threads may be adding or removing theirs, never runs for it.
+    """
 
 
 def first_tensor(output):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import functools
+import warnings
 
 import numpy as np
 import torch
@@ -19,12 +21,14 @@ from ._validation import (
     check_timesteps,
     read_samples,
 )
+from .caching import check_memory, fitted_denoiser
+from .checkpoints import check_checkpoint_dir
 from .denoisers.factory import default_layers, obtain_denoiser, resolve_schedule
 from .denoisers.loading import save_denoiser
-from .extraction import POOLINGS, FeatureExtractor, draw_noise_bank
+from .extraction import POOLINGS, PRECISIONS, FeatureExtractor, draw_noise_bank
 from .scaling import SCALINGS, DataScaler
 from .schedules import PREDICTION_TYPES
-from .training import train_denoiser
+from .training import TrainingInterrupted, train_denoiser
 
 
 def _generator(seed):
@@ -86,18 +90,49 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
     max_steps : int, default=2000
         Training steps.
     batch_size : int, default=128
-        Batch size of training and of feature extraction.
+        Batch size of training, and number of network inputs per forward pass
+        of feature extraction, where each (sample, timestep, noise draw) is one
+        input: several timesteps of a sample share a pass. An out-of-memory
+        error on the device halves it during extraction, with a warning.
     learning_rate : float, default=1e-3
         AdamW learning rate.
     ema_decay : float, default=0.999
         Decay of the exponential moving average of the weights used for features.
     device : str, default="auto"
         ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``.
+    precision : {"float32", "bfloat16"}, default="float32"
+        Arithmetic of feature extraction. ``"bfloat16"`` runs the denoiser under
+        bfloat16 autocast (channels-last on CUDA): faster on recent GPUs, with
+        features within about 1% of the float32 ones. Training stays float32.
     verbose : int, default=0
         0 is silent; 1 or more shows progress bars for training and extraction.
     random_state : int, RandomState instance or None, default=None
         Seeds the initial weights, the training batches and noise, and the noise
         bank. The same value gives identical features.
+    memory : str, os.PathLike, joblib.Memory or None, default=None
+        Cache of trained denoisers, as in ``Pipeline(memory=...)``: a directory
+        or a ``joblib.Memory``; None caches nothing. The key covers what training
+        depends on only (the initial weights, the schedule, the scaled training
+        data, ``max_steps``, ``batch_size``, ``learning_rate``, ``ema_decay`` and
+        the seed drawn from ``random_state``), so clones that differ in
+        ``timesteps``, ``layers``, ``pooling``, ``n_noise_draws``, ``device`` or
+        ``verbose`` train once, e.g. in a grid search. Fits repeat, and hit the
+        cache, only with an int ``random_state``. A directory shared between
+        processes or machines shares the cache; see ``docs/scaling_out.md`` for
+        GPU clusters (one GPU per worker).
+    checkpoint_dir : str, os.PathLike or None, default=None
+        Directory of training checkpoints; None writes none. Every
+        ``checkpoint_every`` steps, and at the last step, the network, its EMA,
+        the optimizer, the random generator and the loss curve are written
+        atomically to one file per training run, named after a fingerprint of
+        the initial weights, the scaled data, the schedule, the seed and the
+        training settings. A fit that finds its own checkpoint there resumes
+        from it and ends with the same weights as an uninterrupted fit; a
+        checkpoint of other data or settings is never resumed. If the loss
+        diverges the fit raises and the featurizer is left unfitted (the
+        checkpoints already written stay on disk).
+    checkpoint_every : int, default=500
+        Training steps between checkpoints.
 
     Attributes
     ----------
@@ -129,7 +164,10 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
     loss_curve_ : list of float
         Training loss per step (empty when nothing was trained).
     n_steps_ : int
-        Number of training steps run.
+        Number of training steps run, resumed ones included; fewer than
+        ``max_steps`` when a ``KeyboardInterrupt`` (Ctrl-C) stopped training: the
+        fit then warns and keeps the weights learned so far. A Ctrl-C after
+        training stopped aborts the fit.
 
     See Also
     --------
@@ -167,8 +205,12 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         learning_rate=1e-3,
         ema_decay=0.999,
         device="auto",
+        precision="float32",
         verbose=0,
         random_state=None,
+        memory=None,
+        checkpoint_dir=None,
+        checkpoint_every=500,
     ):
         self.timesteps = timesteps
         self.layers = layers
@@ -187,12 +229,17 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         self.learning_rate = learning_rate
         self.ema_decay = ema_decay
         self.device = device
+        self.precision = precision
         self.verbose = verbose
         self.random_state = random_state
+        self.memory = memory
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
 
     # ------------------------------------------------------------------ checks
     def _check_params(self):
         check_choice("pooling", self.pooling, POOLINGS)
+        check_choice("precision", self.precision, PRECISIONS)
         check_choice("scaling", self.scaling, SCALINGS)
         check_choice("prediction_type", self.prediction_type, PREDICTION_TYPES)
         check_int("n_noise_draws", self.n_noise_draws)
@@ -206,6 +253,9 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
             check_int("model_width", self.model_width)
         if self.train_denoiser not in ("auto", True, False):
             raise ValueError(f"train_denoiser must be 'auto', True or False, got {self.train_denoiser!r}.")
+        check_memory(self.memory)
+        check_checkpoint_dir(self.checkpoint_dir)
+        check_int("checkpoint_every", self.checkpoint_every)
 
     def _scaling_kind(self, network):
         if self.scaling != "auto":
@@ -231,6 +281,7 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         self : DiffusionFeaturizer
             The fitted featurizer.
         """
+        vars(self).pop("feature_info_", None)  # unfitted until this fit completes
         self._check_params()
         X_2d, self.sample_shape_ = read_samples(self, X, self.image_shape, reset=True)
         init_seed, train_seed, noise_seed = check_random_state(self.random_state).randint(
@@ -247,18 +298,32 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         train = built_in if self.train_denoiser == "auto" else self.train_denoiser
         self.loss_curve_ = []
         if train and self.max_steps > 0:
-            network, self.loss_curve_ = train_denoiser(
-                network,
-                self._scaled(X_2d),
-                schedule,
+            data = self._scaled(X_2d)
+            settings = dict(
                 max_steps=self.max_steps,
                 batch_size=self.batch_size,
                 learning_rate=self.learning_rate,
                 ema_decay=self.ema_decay,
+            )
+            train_network = functools.partial(
+                train_denoiser,
+                network,
+                data,
+                schedule,
+                **settings,
                 generator=_generator(train_seed),
                 device=self.device_,
                 verbose=self.verbose,
+                checkpoint_dir=self.checkpoint_dir,
+                checkpoint_every=self.checkpoint_every,
             )
+            try:
+                network, self.loss_curve_ = fitted_denoiser(
+                    self.memory, network, schedule, data, dict(settings, seed=int(train_seed)), train_network
+                )
+            except TrainingInterrupted as interrupted:  # a first Ctrl-C keeps what was learned
+                warnings.warn(str(interrupted), UserWarning, stacklevel=2)
+                network, self.loss_curve_ = interrupted.network, interrupted.loss_curve
         self.n_steps_ = len(self.loss_curve_)
         self.network_ = network.to(self.device_).eval().requires_grad_(False)
         self.schedule_ = schedule
@@ -273,14 +338,16 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
 
     def _extractor(self):
         return FeatureExtractor(
-            self.network_, self.schedule_, self.noise_bank_, self.layers_, self.pooling, self.device_
+            self.network_, self.schedule_, self.noise_bank_, self.layers_, self.pooling, self.device_,
+            precision=self.precision,
         )
 
     def _read(self, X):
+        """``X`` validated as 2-D, not yet scaled (extraction scales it batch by batch)."""
         check_is_fitted(self)
         image_shape = self.sample_shape_ if len(self.sample_shape_) == 3 else None
         X_2d, _ = read_samples(self, X, image_shape, reset=False)
-        return self._scaled(X_2d)
+        return X_2d
 
     def transform(self, X):
         """Pooled denoiser features of ``X`` at every fitted timestep.
@@ -298,6 +365,7 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         features : ndarray of float32, shape (n_samples, n_features_out)
             Blocks ordered timestep-major, then layer; see ``get_feature_names_out``.
         """
+        check_is_fitted(self)
         return self.extract(X, self.timesteps_)
 
     def extract(self, X, timesteps):
@@ -317,9 +385,9 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         -------
         features : ndarray of float32, shape (n_samples, n_timesteps * width)
         """
-        data = self._read(X)
+        X_2d = self._read(X)
         timesteps = check_timesteps(timesteps, self.schedule_.num_train_timesteps)
-        return self._extractor().transform(data, timesteps, self.batch_size, self.verbose)
+        return self._extractor().transform(X_2d, timesteps, self.batch_size, self.verbose, prepare=self._scaled)
 
     def timesteps_for_sigmas(self, sigmas):
         """Timesteps of the fitted schedule closest to the given noise levels.
@@ -383,6 +451,11 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         if "network_" in state:
             self.device_ = available_or_cpu(self.device_)
             self.network_ = self.network_.to(self.device_)
+
+    def __sklearn_is_fitted__(self):
+        # feature_info_ is set last in fit: a fit that raised part-way (a diverging
+        # loss, an incompatible denoiser) leaves the estimator unfitted.
+        return hasattr(self, "feature_info_")
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -9,6 +9,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .capture import first_tensor
+from .checkpoints import TrainingCheckpoint, training_fingerprint
 
 
 class ExponentialMovingAverage:
@@ -67,6 +68,47 @@ def denoising_loss(network, schedule, x0, generator):
     return torch.nn.functional.mse_loss(prediction.float(), target.float())
 
 
+class TrainingInterrupted(KeyboardInterrupt):
+    """A ``KeyboardInterrupt`` that stopped :func:`train_denoiser`, carrying what was learned.
+
+    A subclass of ``KeyboardInterrupt``, so a caller that does not handle it
+    stops as on any Ctrl-C, and nothing downstream (a cache of trained
+    denoisers) mistakes the partial result for a finished training. The
+    featurizer catches it and keeps the partial weights.
+
+    Parameters
+    ----------
+    network : torch.nn.Module
+        The EMA weights after the completed steps, in eval mode.
+    loss_curve : list of float
+        The loss of every completed step.
+    max_steps : int
+        The steps the training was meant to run.
+    checkpoint : TrainingCheckpoint or None
+        Where the last checkpoint of this run is, if checkpointing.
+
+    Attributes
+    ----------
+    network, loss_curve
+        As passed.
+    """
+
+    def __init__(self, network, loss_curve, max_steps, checkpoint):
+        self.network = network
+        self.loss_curve = loss_curve
+        done = len(loss_curve)
+        if checkpoint is None:
+            resume = "Pass checkpoint_dir= to be able to resume an interrupted training."
+        elif checkpoint.path.is_file():
+            resume = f"A new fit with the same data and settings resumes from the checkpoint {checkpoint.path}."
+        else:
+            resume = "No checkpoint was written yet (one every checkpoint_every steps)."
+        super().__init__(
+            f"Training was interrupted (KeyboardInterrupt) after {done} of {max_steps} steps; "
+            f"keeping the weights learned so far (n_steps_={done}). {resume}"
+        )
+
+
 def train_denoiser(
     network,
     data,
@@ -79,6 +121,8 @@ def train_denoiser(
     generator,
     device,
     verbose=0,
+    checkpoint_dir=None,
+    checkpoint_every=500,
 ):
     """Train ``network`` by denoising score matching; return its EMA copy.
 
@@ -97,38 +141,64 @@ def train_denoiser(
     device : torch.device
     verbose : int, default=0
         Show a progress bar when positive.
+    checkpoint_dir : str, os.PathLike or None, default=None
+        Directory of training checkpoints (see :mod:`diffrep.checkpoints`); None
+        writes none. A checkpoint of this very run (same network, data,
+        schedule, generator state and settings) found there is resumed.
+    checkpoint_every : int, default=500
+        Steps between checkpoints; the last step is always checkpointed.
 
     Returns
     -------
     ema_network : torch.nn.Module
         The averaged weights, in eval mode; used for features.
     loss_curve : list of float
-        The training loss at every step.
+        The training loss at every step (resumed steps included).
 
     Raises
     ------
     FloatingPointError
         If the loss becomes NaN or infinite; nothing is returned then.
+    TrainingInterrupted
+        On ``KeyboardInterrupt`` during a step; it carries the EMA weights and
+        the loss curve of the completed steps.
     """
+    checkpoint = None
+    if checkpoint_dir is not None:
+        settings = dict(max_steps=max_steps, batch_size=batch_size, learning_rate=learning_rate, ema_decay=ema_decay)
+        fingerprint = training_fingerprint(network, data, schedule, generator, settings)
+        checkpoint = TrainingCheckpoint(checkpoint_dir, fingerprint)
     network.to(device).train()
     ema = ExponentialMovingAverage(network, ema_decay)
     optimizer = torch.optim.AdamW(network.parameters(), lr=learning_rate)
-    samples = torch.from_numpy(np.ascontiguousarray(data))
     loss_curve = []
-    for step in tqdm(range(max_steps), desc="training denoiser", disable=verbose <= 0, leave=False):
-        index = torch.randint(samples.shape[0], (min(batch_size, samples.shape[0]),), generator=generator)
-        x0 = samples[index].to(device, non_blocking=True)
-        loss = denoising_loss(network, schedule, x0, generator)
-        value = loss.item()
-        if not np.isfinite(value):
-            raise FloatingPointError(
-                f"The denoising loss became {value} at training step {step}; "
-                f"try a lower learning_rate (now {learning_rate})."
-            )
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        ema.update(network, step)
-        loss_curve.append(value)
+    if checkpoint is not None:
+        loss_curve = checkpoint.restore(network, ema.network, optimizer, generator, max_steps)
+    samples = torch.from_numpy(np.ascontiguousarray(data))
+    steps = range(len(loss_curve), max_steps)
+    progress = tqdm(
+        steps, desc="training denoiser", disable=verbose <= 0, leave=False, initial=steps.start, total=max_steps
+    )
+    try:
+        for step in progress:
+            index = torch.randint(samples.shape[0], (min(batch_size, samples.shape[0]),), generator=generator)
+            x0 = samples[index].to(device, non_blocking=True)
+            loss = denoising_loss(network, schedule, x0, generator)
+            value = loss.item()
+            if not np.isfinite(value):
+                raise FloatingPointError(
+                    f"The denoising loss became {value} at training step {step}; "
+                    f"try a lower learning_rate (now {learning_rate})."
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            ema.update(network, step)
+            loss_curve.append(value)
+            if checkpoint is not None and (len(loss_curve) % checkpoint_every == 0 or len(loss_curve) == max_steps):
+                checkpoint.save(network, ema.network, optimizer, generator, loss_curve)
+    except KeyboardInterrupt:
+        network.eval()
+        raise TrainingInterrupted(ema.network, loss_curve, max_steps, checkpoint) from None
     network.eval()
     return ema.network, loss_curve

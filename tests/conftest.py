@@ -2,7 +2,12 @@
 
 import numpy as np
 import pytest
+import torch
 from sklearn.datasets import load_digits
+
+# One intra-op thread: the tiny test models gain nothing from more, and on a
+# 2-core machine shared with sklearn's BLAS, more threads oversubscribe it.
+torch.set_num_threads(1)
 
 # A featurizer configuration small enough for 2 CPU cores.
 TINY = dict(model_width=8, max_steps=3, batch_size=64, device="cpu", random_state=0)

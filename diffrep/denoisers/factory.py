@@ -7,8 +7,8 @@ import os
 
 import torch
 
+from ..caching import load_pretrained
 from ..schedules import NoiseSchedule
-from .loading import load_denoiser
 
 BUILT_IN = ("auto", "unet", "mlp")
 
@@ -30,6 +30,22 @@ def _build(kind, sample_shape, model_width, seed):
         return MLPDenoiser(n_features=sample_shape[0], width=model_width or 256)
 
 
+def _check_takes(network, sample_shape, denoiser):
+    """Raise ``ValueError`` when a loaded model cannot take samples of ``sample_shape``."""
+    config = network.config
+    if "in_channels" in config:
+        takes = f"images with {config['in_channels']} channel(s)"
+        fits = len(sample_shape) == 3 and sample_shape[0] == config["in_channels"]
+    else:
+        takes = f"vectors of {config['n_features']} features"
+        fits = tuple(sample_shape) == (config["n_features"],)
+    if not fits:
+        raise ValueError(
+            f"denoiser={os.fspath(denoiser)!r} takes {takes}, but the samples of X have shape "
+            f"{tuple(sample_shape)}; give images as 3-D/4-D X or with image_shape=(C, H, W)."
+        )
+
+
 def obtain_denoiser(denoiser, sample_shape, model_width, seed):
     """Build, load or copy the denoiser the featurizer will use.
 
@@ -37,7 +53,8 @@ def obtain_denoiser(denoiser, sample_shape, model_width, seed):
     ----------
     denoiser : {"auto", "unet", "mlp"}, str, os.PathLike or torch.nn.Module
         A built-in backbone (``"auto"``: UNet for images, MLP for tables), a
-        model/pipeline directory or hub id, or a module (deep-copied).
+        model/pipeline directory or hub id (read once per process, then copied),
+        or a module (deep-copied).
     sample_shape : tuple of int
         ``(C, H, W)`` for images, ``(n_features,)`` for tables.
     model_width : int or None
@@ -70,7 +87,8 @@ def obtain_denoiser(denoiser, sample_shape, model_width, seed):
             )
         return _build(kind, sample_shape, model_width, seed), None, True
     if isinstance(denoiser, (str, os.PathLike)):
-        network, schedule = load_denoiser(denoiser)
+        network, schedule = load_pretrained(denoiser)
+        _check_takes(network, sample_shape, denoiser)
         return network, schedule, False
     raise TypeError(
         f"denoiser must be one of {BUILT_IN}, a path or hub id of a diffusers model, or a "

@@ -11,11 +11,22 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
+import re
+import warnings
 from pathlib import Path
+
+import torch
 
 from ..schedules import NoiseSchedule
 
 _MODEL_CLASSES = ("UNet2DModel", "MLPDenoiser")
+WEIGHTS_NAMES = (
+    "diffusion_pytorch_model.safetensors",
+    "diffusion_pytorch_model.safetensors.index.json",
+    "diffusion_pytorch_model.bin",
+    "diffusion_pytorch_model.bin.index.json",
+)
 
 
 def _model_class(name):
@@ -35,9 +46,12 @@ def _model_class(name):
 
 def _read_json(path):
     try:
-        return json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+        config = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"denoiser: cannot read {path}: {exc}") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"denoiser: {path} must hold a JSON object, not a {type(config).__name__}.")
+    return config
 
 
 def _locate(directory):
@@ -74,8 +88,97 @@ def is_hub_id(source):
     )
 
 
+def _weights_file(model_dir):
+    """The weights file diffusers will read in ``model_dir`` (safetensors first)."""
+    for name in WEIGHTS_NAMES:
+        if (model_dir / name).is_file():
+            return model_dir / name
+    raise ValueError(
+        f"denoiser: {model_dir} has a config.json but no weights file; expected {WEIGHTS_NAMES[0]} "
+        f"(or {', '.join(WEIGHTS_NAMES[1:])})."
+    )
+
+
+def _read_weights_safely(weights):
+    """Read a weights file the way diffusers does, with no code execution; raise its reader's error."""
+    if weights.name.endswith(".safetensors"):
+        from safetensors.torch import load_file
+
+        load_file(weights)
+    elif weights.name.endswith(".bin"):
+        torch.load(weights, map_location="cpu", weights_only=True)
+
+
+def _diagnose(model_dir, weights, exc):
+    """A ``ValueError`` naming the file at fault when ``from_pretrained`` failed with ``exc``."""
+    try:
+        with warnings.catch_warnings():  # torch's remarks on the pickle protocol add nothing here
+            warnings.simplefilter("ignore")
+            _read_weights_safely(weights)
+    except pickle.UnpicklingError as unsafe:
+        found = re.search(r"WeightsUnpickler error:\s*([^\n]+)", str(unsafe))
+        detail = found.group(1).split(". ")[0] if found else "it holds more than tensors and plain containers"
+        return ValueError(
+            f"denoiser: refusing to load {weights}: unpickling it would need code beyond plain tensors "
+            f"({detail}). diffrep reads weights only with safetensors or torch.load(weights_only=True) and "
+            "never runs code from a model file; re-save the weights as safetensors where you trust them."
+        )
+    except Exception as unreadable:
+        return ValueError(
+            f"denoiser: the weights file {weights} is truncated or corrupt "
+            f"({type(unreadable).__name__}: {unreadable})."
+        )
+    mismatches = [line.strip().rstrip(".") for line in str(exc).splitlines() if "size mismatch" in line]
+    if mismatches:
+        return _mismatch_error(model_dir, weights, mismatches)
+    return ValueError(f"denoiser: cannot load the model in {model_dir} (weights {weights.name}): {exc}")
+
+
+def _mismatch_error(model_dir, weights, problems):
+    shown = "; ".join(problems[:2]) + (f"; and {len(problems) - 2} more" if len(problems) > 2 else "")
+    return ValueError(
+        f"denoiser: the weights in {weights} do not match the model described by {model_dir / 'config.json'}: "
+        f"{shown}."
+    )
+
+
+def _check_loading_info(model_dir, weights, info):
+    """Raise when weights were missing, left over or resized: diffusers only warns about the first two."""
+    problems = []
+    for key, what in (
+        ("missing_keys", "missing from the file"),
+        ("unexpected_keys", "not in the model"),
+        ("mismatched_keys", "of another shape"),
+    ):
+        names = [name if isinstance(name, str) else name[0] for name in info.get(key) or ()]
+        if names:
+            problems.append(f"{len(names)} weight(s) {what}, e.g. {names[0]}")
+    if problems:
+        raise _mismatch_error(model_dir, weights, problems)
+
+
+def _check_finite(network, weights):
+    """Raise when a loaded tensor holds NaN or infinity (bytes overwritten in the tensor data)."""
+    tensors = network.state_dict().items()
+    bad = [name for name, value in tensors if value.is_floating_point() and not value.isfinite().all()]
+    if bad:
+        raise ValueError(
+            f"denoiser: the weights file {weights} holds NaN or infinite values ({len(bad)} tensor(s), e.g. "
+            f"{bad[0]}); it is corrupt or comes from a diverged training."
+        )
+
+
 def load_denoiser(source):
-    """Load a denoiser and, when present, its scheduler.
+    """Load a denoiser and, when present, its scheduler, never running code from the files.
+
+    Weights are read by diffusers from ``diffusion_pytorch_model.safetensors``
+    or, failing that, ``diffusion_pytorch_model.bin`` with
+    ``torch.load(weights_only=True)``. Every way the files can be broken ends in
+    a ``ValueError`` that names the file at fault: a missing weights file, a
+    truncated or corrupt one, a pickle that would need code to be unpickled,
+    weights that do not match ``config.json`` (missing, unexpected or resized
+    tensors: never silently left at random values), NaN or infinite weights, an
+    unreadable scheduler config.
 
     Parameters
     ----------
@@ -89,6 +192,11 @@ def load_denoiser(source):
         The model, in eval mode, on the CPU.
     schedule : NoiseSchedule or None
         The saved scheduler's schedule, or None when the directory has none.
+
+    Raises
+    ------
+    ValueError
+        If the directory, its config, weights or scheduler config cannot be used.
     """
     source = os.fspath(source)
     if is_hub_id(source):
@@ -100,16 +208,30 @@ def load_denoiser(source):
     model_dir, scheduler_dir = _locate(source)
     config = _read_json(model_dir / "config.json")
     model_class = _model_class(config.get("_class_name"))
+    weights = _weights_file(model_dir)
     try:
-        network = model_class.from_pretrained(model_dir)
-    except (OSError, ValueError, RuntimeError, KeyError) as exc:
-        raise ValueError(f"denoiser: cannot load the weights in {model_dir}: {exc}") from None
-    schedule = None
-    if scheduler_dir is not None:
-        from diffusers import DDPMScheduler
+        network, info = model_class.from_pretrained(
+            model_dir, use_safetensors=".safetensors" in weights.name, output_loading_info=True
+        )
+    except Exception as exc:
+        raise _diagnose(model_dir, weights, exc) from exc
+    _check_loading_info(model_dir, weights, info)
+    _check_finite(network, weights)
+    return network.eval(), _load_schedule(scheduler_dir)
 
-        schedule = NoiseSchedule.from_scheduler(DDPMScheduler.from_pretrained(scheduler_dir))
-    return network.eval(), schedule
+
+def _load_schedule(scheduler_dir):
+    """The schedule saved in ``scheduler_dir``, or None when there is none."""
+    if scheduler_dir is None:
+        return None
+    from diffusers import DDPMScheduler
+
+    config = scheduler_dir / "scheduler_config.json"
+    settings = _read_json(config)
+    try:
+        return NoiseSchedule.from_scheduler(DDPMScheduler.from_config(settings))
+    except (OSError, ValueError, TypeError, KeyError, NotImplementedError) as exc:
+        raise ValueError(f"denoiser: cannot use the scheduler config {config}: {exc}") from exc
 
 
 def save_denoiser(directory, network, schedule):

@@ -1,0 +1,122 @@
+"""One fitted featurizer called from several threads at once, as a server or a notebook does.
+
+Capture hooks are registered on the shared network for the duration of one
+call, so while thread A waits inside a forward pass, thread B's forward pass
+runs through A's hooks too. :mod:`diffrep.capture` makes each hook record
+only what its own thread computes. ``test_hooks_ignore_forward_passes_of_other_threads``
+forces that interleaving deterministically, and
+``test_without_the_thread_check_the_interleaving_breaks_capture`` shows the
+same scenario failing once the check is disabled (``threading.get_ident``
+patched to one value for every thread): that is the protection these tests
+stand on.
+"""
+
+import threading
+import types
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from diffrep import DiffusionFeaturizer, capture
+
+from .conftest import TINY
+
+
+@pytest.mark.parametrize("layers", [None, ("down_blocks.0", "x0")], ids=["early-stop", "full-forward"])
+def test_threads_get_exactly_what_a_lone_call_gets(digits, layers):
+    X, _ = digits
+    featurizer = DiffusionFeaturizer(
+        timesteps=(10, 300), layers=layers, image_shape=(1, 8, 8), **TINY
+    ).fit(X[:120])
+    inputs = [X[100 * i : 100 * i + 20 + 15 * i] for i in range(4)]  # different samples and sizes
+    alone = [featurizer.transform(x) for x in inputs]
+
+    start = threading.Barrier(len(inputs))
+    results = {i: [] for i in range(len(inputs))}
+    errors = []
+
+    def serve(i):
+        start.wait()
+        try:
+            for _ in range(5):
+                results[i].append(featurizer.transform(inputs[i]))
+        except Exception as exc:  # reported below, in the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=serve, args=(i,)) for i in range(len(inputs))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert not errors
+    for i, expected in enumerate(alone):
+        assert len(results[i]) == 5
+        for features in results[i]:
+            np.testing.assert_array_equal(features, expected)
+
+
+class _Paused(nn.Module):
+    """Blocks the forward pass of the thread named ``"paused"`` until released."""
+
+    def __init__(self):
+        super().__init__()
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def forward(self, x):
+        if threading.current_thread().name == "paused":
+            self.entered.set()
+            assert self.release.wait(timeout=30)
+        return x
+
+
+class _Network(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.first = nn.Linear(3, 3)
+        self.pause = _Paused()
+        self.second = nn.Linear(3, 3)
+
+    def forward(self, x, t):
+        return self.second(self.pause(self.first(x)))
+
+
+def _interleave(network):
+    """Thread "paused" captures ``second`` while the main thread runs a whole capture meanwhile."""
+    x_paused, x_main = torch.randn(2, 3, generator=torch.Generator().manual_seed(0)), torch.ones(5, 3)
+    t = torch.zeros(5, dtype=torch.long)
+    result = {}
+
+    def paused():
+        result["paused"] = capture.run_with_capture(network, x_paused, t[:2], ["second"], need_output=False)
+
+    thread = threading.Thread(target=paused, name="paused")
+    thread.start()
+    assert network.pause.entered.wait(timeout=30)  # its hook on `second` is registered now
+    try:
+        main = capture.run_with_capture(network, x_main, t, ["second"], need_output=False)
+    finally:
+        network.pause.release.set()
+        thread.join()
+    with torch.no_grad():
+        expected_main = network.second(network.first(x_main))
+        expected_paused = network.second(network.first(x_paused))
+    return main["second"], expected_main, result["paused"]["second"], expected_paused
+
+
+def test_hooks_ignore_forward_passes_of_other_threads():
+    torch.manual_seed(0)
+    main, expected_main, paused, expected_paused = _interleave(_Network())
+    torch.testing.assert_close(main, expected_main, rtol=0, atol=0)
+    torch.testing.assert_close(paused, expected_paused, rtol=0, atol=0)
+
+
+def test_without_the_thread_check_the_interleaving_breaks_capture(monkeypatch):
+    """Negative control: the previous test fails when hooks cannot tell threads apart."""
+    monkeypatch.setattr(capture, "threading", types.SimpleNamespace(get_ident=lambda: 0))
+    torch.manual_seed(0)
+    with pytest.raises(RuntimeError, match="did not run during the forward pass"):
+        _interleave(_Network())

@@ -1,0 +1,352 @@
+"""DiffusionFeaturizer as a user meets it: fit on images or a table, transform into named features."""
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+from diffusers import DDPMScheduler
+from sklearn.utils.validation import check_is_fitted
+
+from diffrep import DiffusionFeaturizer
+from diffrep._device import resolve_device
+from diffrep.denoisers.mlp import MLPDenoiser
+
+from .conftest import TINY
+
+
+@pytest.fixture(scope="module")
+def images(digits_small):
+    """40 digit images, flattened to 64 columns."""
+    return digits_small[0][:40]
+
+
+@pytest.fixture(scope="module")
+def fitted(images):
+    """A tiny image featurizer capturing a module and the clean estimate at two timesteps."""
+    feat = DiffusionFeaturizer(timesteps=(10, 50), layers=("mid_block", "x0"), image_shape=(1, 8, 8), **TINY)
+    return feat.fit(images)
+
+
+def _activations(network, names, x_t, timesteps):
+    """Activations of ``names`` in one plain forward pass, recorded with our own hooks."""
+    seen = {}
+    handles = [
+        network.get_submodule(name).register_forward_hook(lambda m, i, o, name=name: seen.setdefault(name, o))
+        for name in names
+    ]
+    try:
+        with torch.no_grad():
+            network(x_t, timesteps)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return seen
+
+
+# --------------------------------------------------------------------- shapes and names
+def test_transform_concatenates_every_layer_at_every_timestep(fitted, images):
+    features = fitted.transform(images)
+    width = sum(info["n_features"] for info in fitted.feature_info_.values())
+    assert features.shape == (len(images), len(fitted.timesteps_) * width)
+    assert features.dtype == np.float32
+    assert np.all(np.isfinite(features))
+
+
+def test_feature_names_read_timestep_layer_index(fitted, images):
+    names = fitted.get_feature_names_out()
+    channels = fitted.feature_info_["mid_block"]["n_features"]
+    assert len(names) == fitted.transform(images).shape[1]
+    assert names[3] == "t10__mid_block__3"
+    assert names[channels] == "t10__x0__0"
+    assert names[channels + 1 + 3] == "t50__mid_block__3"
+    assert len(set(names)) == len(names)
+
+
+def test_feature_blocks_are_timestep_major(fitted, images):
+    both = fitted.transform(images)
+    at_50 = fitted.extract(images, 50)
+    np.testing.assert_array_equal(both[:, -at_50.shape[1] :], at_50)
+
+
+def test_set_output_pandas_labels_columns_with_feature_names(fitted, images):
+    feat = copy.deepcopy(fitted).set_output(transform="pandas")
+    frame = feat.transform(images)
+    assert list(frame.columns) == list(fitted.get_feature_names_out())
+    np.testing.assert_array_equal(frame.to_numpy(), fitted.transform(images))
+
+
+# --------------------------------------------------------------------------- layers
+@pytest.mark.parametrize("layer", ["mid_block", "up_blocks.1", "down_blocks.0"])
+def test_feature_info_describes_the_real_unet_activation(images, layer):
+    feat = DiffusionFeaturizer(layers=layer, pooling="none", image_shape=(1, 8, 8), **TINY).fit(images)
+    x = torch.zeros((1, 1, 8, 8))
+    activation = _activations(feat.network_, [layer], x, torch.tensor([50]))[layer]
+    if isinstance(activation, tuple):  # diffusers down blocks return (hidden, skip states)
+        activation = activation[0]
+    info = feat.feature_info_[layer]
+    assert info["shape"] == tuple(activation.shape[1:])
+    assert info["channels"] == activation.shape[1]
+    assert info["n_features"] == activation[0].numel()
+    assert feat.transform(images).shape == (len(images), activation[0].numel())
+
+
+def test_x0_source_has_the_shape_of_the_input(fitted):
+    assert fitted.feature_info_["x0"]["shape"] == (1, 8, 8)
+    assert fitted.feature_info_["x0"]["n_features"] == 1  # mean pooling: one value per channel
+
+
+def test_mlp_hidden_block_can_be_captured(table):
+    X, _ = table
+    feat = DiffusionFeaturizer(layers=("blocks.0", "x0"), **TINY).fit(X)
+    assert isinstance(feat.network_, MLPDenoiser)
+    hidden = _activations(feat.network_, ["blocks.0"], torch.zeros((1, X.shape[1])), torch.tensor([50]))
+    assert feat.feature_info_["blocks.0"]["n_features"] == hidden["blocks.0"].shape[1]
+    assert feat.feature_info_["x0"]["n_features"] == X.shape[1]
+    assert feat.transform(X).shape == (len(X), hidden["blocks.0"].shape[1] + X.shape[1])
+
+
+def test_default_layers_are_the_bottleneck(images, table):
+    unet = DiffusionFeaturizer(image_shape=(1, 8, 8), **TINY).fit(images)
+    mlp = DiffusionFeaturizer(**TINY).fit(table[0])
+    assert unet.layers_ == ("mid_block",)
+    assert mlp.layers_ == (f"blocks.{len(mlp.network_.blocks) // 2}",)
+
+
+# -------------------------------------------------------------------------- pooling
+@pytest.fixture(scope="module")
+def pooled(images):
+    """The same trained network read out with each pooling."""
+    return {
+        pooling: DiffusionFeaturizer(pooling=pooling, image_shape=(1, 8, 8), **TINY).fit(images)
+        for pooling in ("mean", "max", "none")
+    }
+
+
+def test_pooling_widths_match_feature_info(pooled, images):
+    info = pooled["none"].feature_info_["mid_block"]
+    assert pooled["none"].transform(images).shape[1] == info["channels"] * int(np.prod(info["spatial"]))
+    assert pooled["mean"].transform(images).shape[1] == info["channels"]
+    assert pooled["max"].transform(images).shape[1] == info["channels"]
+    for feat in pooled.values():
+        assert feat.transform(images).shape[1] == feat.feature_info_["mid_block"]["n_features"]
+
+
+def test_mean_and_max_pool_the_unpooled_map(pooled, images):
+    info = pooled["none"].feature_info_["mid_block"]
+    spatial = pooled["none"].transform(images).reshape(len(images), info["channels"], -1)
+    np.testing.assert_allclose(pooled["mean"].transform(images), spatial.mean(axis=2), atol=1e-5)
+    np.testing.assert_allclose(pooled["max"].transform(images), spatial.max(axis=2), atol=1e-6)
+
+
+# --------------------------------------------------------------------- noise draws
+def test_several_noise_draws_average_the_single_draw_features(images):
+    feat = DiffusionFeaturizer(n_noise_draws=2, image_shape=(1, 8, 8), **TINY).fit(images)
+    assert feat.noise_bank_.shape == (2, 1, 8, 8)
+    singles = []
+    for draw in range(2):
+        single = copy.deepcopy(feat)
+        single.noise_bank_ = feat.noise_bank_[draw : draw + 1]
+        singles.append(single.transform(images))
+    assert not np.allclose(singles[0], singles[1])
+    np.testing.assert_allclose(feat.transform(images), (singles[0] + singles[1]) / 2, atol=1e-6)
+
+
+# ---------------------------------------------------------------- noise levels
+@pytest.mark.parametrize(("num_train_timesteps", "beta_schedule"), [(1000, "linear"), (200, "squaredcos_cap_v2")])
+def test_sigmas_follow_the_diffusers_schedule(images, num_train_timesteps, beta_schedule):
+    timesteps = (1, 20, 100, num_train_timesteps - 1)
+    feat = DiffusionFeaturizer(
+        timesteps=timesteps,
+        num_train_timesteps=num_train_timesteps,
+        beta_schedule=beta_schedule,
+        image_shape=(1, 8, 8),
+        **{**TINY, "max_steps": 0},
+    ).fit(images)
+    abar = DDPMScheduler(num_train_timesteps=num_train_timesteps, beta_schedule=beta_schedule).alphas_cumprod
+    abar = abar.double().numpy()[list(timesteps)]
+    np.testing.assert_allclose(feat.sigmas_, np.sqrt((1 - abar) / abar), rtol=1e-6)
+    assert np.all(np.diff(feat.sigmas_) > 0), "larger timesteps must be noisier"
+
+
+def test_timesteps_for_sigmas_round_trips(fitted):
+    np.testing.assert_array_equal(fitted.timesteps_for_sigmas(fitted.sigmas_), fitted.timesteps_)
+    all_sigmas = fitted.schedule_.sigmas(np.arange(fitted.schedule_.num_train_timesteps))
+    between = np.sqrt(all_sigmas[300] * all_sigmas[301]) * 1.0001  # just past the log-midpoint
+    assert fitted.timesteps_for_sigmas([between]).tolist() == [301]
+
+
+def test_extract_at_other_timesteps_equals_a_featurizer_fitted_for_them(fitted, images):
+    refitted = DiffusionFeaturizer(
+        timesteps=(5, 200), layers=("mid_block", "x0"), image_shape=(1, 8, 8), **TINY
+    ).fit(images)
+    np.testing.assert_allclose(fitted.extract(images, (5, 200)), refitted.transform(images), atol=1e-6)
+    assert fitted.timesteps_ == (10, 50), "extract must not change what transform returns"
+
+
+# ------------------------------------------------------------------- early stop
+def _count_calls(module):
+    calls = []
+    return calls, module.register_forward_hook(lambda *args: calls.append(1))
+
+
+def test_forward_stops_once_the_requested_module_fired(images):
+    feat = DiffusionFeaturizer(layers=("mid_block",), image_shape=(1, 8, 8), **TINY).fit(images)
+    down, down_handle = _count_calls(feat.network_.down_blocks[0])
+    up, up_handle = _count_calls(feat.network_.up_blocks[0])
+    try:
+        feat.transform(images)
+    finally:
+        down_handle.remove()
+        up_handle.remove()
+    assert down, "the encoder must run"
+    assert not up, "the decoder ran although only mid_block was requested"
+
+
+def test_forward_runs_to_the_end_when_the_clean_estimate_is_requested(images):
+    feat = DiffusionFeaturizer(layers=("mid_block", "x0"), image_shape=(1, 8, 8), **TINY).fit(images)
+    up, handle = _count_calls(feat.network_.up_blocks[-1])
+    try:
+        feat.transform(images)
+    finally:
+        handle.remove()
+    assert up
+
+
+class _Recorder(torch.nn.Module):
+    """A linear denoiser that remembers the batch size and inference mode of every call."""
+
+    def __init__(self, n_features):
+        super().__init__()
+        self.layer = torch.nn.Linear(n_features, n_features)
+        self.calls = []
+
+    def forward(self, x_t, t):
+        self.calls.append((x_t.shape[0], torch.is_inference_mode_enabled()))
+        return self.layer(x_t)
+
+
+def test_transform_runs_in_batches_under_inference_mode(table):
+    X = table[0][:40]
+    feat = DiffusionFeaturizer(denoiser=_Recorder(X.shape[1]), layers="layer", timesteps=(10, 20), **TINY)
+    feat.set_params(batch_size=16).fit(X)
+    feat.network_.calls.clear()
+    feat.transform(X)
+    sizes = [size for size, _ in feat.network_.calls]
+    assert all(inference for _, inference in feat.network_.calls)
+    assert max(sizes) <= 16, "no forward pass may exceed batch_size"
+    assert sum(sizes) == len(X) * 2, "every sample is seen once per timestep"
+
+
+# -------------------------------------------------------------------------- inputs
+def test_3d_images_equal_flattened_images_with_image_shape(images):
+    flat = DiffusionFeaturizer(image_shape=(1, 8, 8), **TINY).fit(images)
+    cube = DiffusionFeaturizer(**TINY).fit(images.reshape(-1, 8, 8))
+    assert cube.sample_shape_ == (1, 8, 8)
+    assert cube.n_features_in_ == 64
+    np.testing.assert_allclose(cube.transform(images.reshape(-1, 8, 8)), flat.transform(images), atol=1e-6)
+    np.testing.assert_allclose(cube.transform(images), flat.transform(images), atol=1e-6)
+
+
+def test_4d_colour_images():
+    rng = np.random.default_rng(0)
+    X = rng.random((12, 3, 8, 8))
+    feat = DiffusionFeaturizer(layers=("mid_block", "x0"), **TINY).fit(X)
+    assert feat.sample_shape_ == (3, 8, 8)
+    assert feat.network_.config.in_channels == 3
+    assert feat.feature_info_["x0"]["n_features"] == 3
+    assert feat.transform(X).shape == (12, feat.feature_info_["mid_block"]["n_features"] + 3)
+
+
+@pytest.mark.parametrize("shape", [(1, 8, 8), (1, 28, 28), (3, 32, 32), (3, 8, 8)])
+def test_unet_is_sized_from_the_image_shape(shape):
+    X = np.random.default_rng(0).random((3, *shape))
+    feat = DiffusionFeaturizer(layers=("mid_block", "x0"), pooling="none", **{**TINY, "max_steps": 1}).fit(X)
+    assert feat.network_.config.in_channels == shape[0]
+    assert feat.network_.config.out_channels == shape[0]
+    assert feat.feature_info_["x0"]["shape"] == shape
+    assert feat.transform(X).shape == (3, sum(i["n_features"] for i in feat.feature_info_.values()))
+
+
+def test_dataframe_input_keeps_feature_names(table):
+    pd = pytest.importorskip("pandas")
+    X = pd.DataFrame(table[0], columns=[f"c{i}" for i in range(table[0].shape[1])])
+    feat = DiffusionFeaturizer(**TINY).fit(X)
+    np.testing.assert_array_equal(feat.feature_names_in_, X.columns.to_numpy())
+    with pytest.warns(UserWarning, match="feature names"):
+        np.testing.assert_array_equal(feat.transform(X), feat.transform(X.to_numpy()))
+    with pytest.raises(ValueError, match="feature names"):
+        feat.transform(X[X.columns[::-1]])
+
+
+# ------------------------------------------------------------------------- scaling
+def test_image_scaling_maps_the_training_range_to_minus_one_one(images):
+    feat = DiffusionFeaturizer(image_shape=(1, 8, 8), **TINY).fit(images)
+    scaled = feat.scaler_.transform(images)
+    assert scaled.min() == pytest.approx(-1.0) and scaled.max() == pytest.approx(1.0)
+
+
+def test_table_scaling_standardizes_columns(table):
+    feat = DiffusionFeaturizer(**TINY).fit(table[0])
+    scaled = feat.scaler_.transform(table[0])
+    np.testing.assert_allclose(scaled.mean(axis=0), 0, atol=1e-6)
+    np.testing.assert_allclose(scaled.std(axis=0), 1, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["images", "table"])
+def test_features_do_not_depend_on_the_units_of_the_input(images, table, kind):
+    X, extra = (images, dict(image_shape=(1, 8, 8))) if kind == "images" else (table[0], {})
+    units = 3.0 if kind == "images" else np.arange(1.0, X.shape[1] + 1)
+    plain = DiffusionFeaturizer(**extra, **TINY).fit(X)
+    rescaled = DiffusionFeaturizer(**extra, **TINY).fit(X * units + 7.0)
+    np.testing.assert_allclose(rescaled.transform(X * units + 7.0), plain.transform(X), atol=1e-4)
+
+
+# ------------------------------------------------------------------------ training
+def test_training_keeps_a_loss_curve(images):
+    feat = DiffusionFeaturizer(image_shape=(1, 8, 8), **{**TINY, "max_steps": 5}).fit(images)
+    assert len(feat.loss_curve_) == feat.n_steps_ == 5
+    assert all(np.isfinite(feat.loss_curve_))
+
+
+@pytest.mark.parametrize("settings", [dict(max_steps=0), dict(train_denoiser=False)])
+def test_untrained_featurizer_keeps_its_random_initialization(images, settings):
+    feat = DiffusionFeaturizer(image_shape=(1, 8, 8), **{**TINY, **settings}).fit(images)
+    trained = DiffusionFeaturizer(image_shape=(1, 8, 8), **TINY).fit(images)
+    assert feat.loss_curve_ == [] and feat.n_steps_ == 0
+    assert not np.allclose(feat.transform(images), trained.transform(images))
+
+
+def test_diverging_loss_raises_and_leaves_the_featurizer_unfitted(images):
+    feat = DiffusionFeaturizer(image_shape=(1, 8, 8), **{**TINY, "learning_rate": 1e12, "max_steps": 30})
+    with pytest.raises(FloatingPointError, match=r"step \d+.*learning_rate"):
+        feat.fit(images)
+    with pytest.raises(Exception, match="not fitted"):
+        check_is_fitted(feat)
+
+
+class _NaNDenoiser(torch.nn.Module):
+    def __init__(self, n_features):
+        super().__init__()
+        self.layer = torch.nn.Linear(n_features, n_features)
+
+    def forward(self, x_t, t):
+        return self.layer(x_t) * float("nan")
+
+
+def test_refit_that_diverges_does_not_leave_the_old_fit_behind(table):
+    X = table[0]
+    feat = DiffusionFeaturizer(denoiser=_NaNDenoiser(X.shape[1]), layers="layer", **TINY).fit(X)
+    check_is_fitted(feat)
+    with pytest.raises(FloatingPointError, match=r"step 0.*learning_rate"):
+        feat.set_params(train_denoiser=True).fit(X)
+    with pytest.raises(Exception, match="not fitted"):
+        feat.transform(X)
+
+
+def test_auto_device_is_resolved_in_fit(images):
+    feat = DiffusionFeaturizer(image_shape=(1, 8, 8), **{**TINY, "device": "auto"}).fit(images)
+    assert isinstance(feat.device_, torch.device)
+    assert feat.device_ == resolve_device("auto")
+    assert next(feat.network_.parameters()).device.type == feat.device_.type
+    assert feat.device == "auto", "fit must not overwrite the parameter"

@@ -1,0 +1,115 @@
+"""Ctrl-C during fit: training stops, the weights learned so far are kept, a second Ctrl-C aborts.
+
+A ``KeyboardInterrupt`` is injected from inside the training loop, where a
+real Ctrl-C lands: the ``call``-th loss computation raises it.
+"""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_is_fitted
+
+from diffrep import DiffusionFeaturizer, training
+from diffrep.extraction import FeatureExtractor
+from diffrep.schedules import NoiseSchedule
+
+from .conftest import TINY
+
+SETTINGS = dict(TINY, denoiser="mlp", max_steps=10)
+
+
+def interrupt_training_at(monkeypatch, call=None):
+    """Make the ``call``-th training step raise ``KeyboardInterrupt`` (never when None).
+
+    Returns
+    -------
+    calls : list
+        Grows by one item per training step started, so tests can count steps.
+    """
+    real_loss = training.denoising_loss
+    calls = []
+
+    def loss(*args, **kwargs):
+        calls.append(None)
+        if len(calls) == call:
+            raise KeyboardInterrupt
+        return real_loss(*args, **kwargs)
+
+    monkeypatch.setattr(training, "denoising_loss", loss)
+    return calls
+
+
+def assert_same_weights(network, other):
+    first, second = network.state_dict(), other.state_dict()
+    assert first.keys() == second.keys()
+    for name in first:
+        assert torch.equal(first[name], second[name]), name
+
+
+@pytest.mark.parametrize("call", [1, 7])
+def test_ctrl_c_keeps_the_weights_of_the_completed_steps(table, monkeypatch, call):
+    X, _ = table
+    done = call - 1
+    expected = DiffusionFeaturizer(**dict(SETTINGS, max_steps=done)).fit(X) if done else None
+    interrupt_training_at(monkeypatch, call)
+
+    with pytest.warns(UserWarning, match=rf"interrupted \(KeyboardInterrupt\) after {done} of 10 steps"):
+        try:
+            featurizer = DiffusionFeaturizer(**SETTINGS).fit(X)
+        except KeyboardInterrupt:  # a test failure, rather than pytest stopping as on a Ctrl-C
+            pytest.fail("the Ctrl-C during training escaped from fit")
+
+    assert featurizer.n_steps_ == done == len(featurizer.loss_curve_)
+    check_is_fitted(featurizer)
+    features = featurizer.transform(X)
+    assert features.shape[0] == X.shape[0] and np.isfinite(features).all()
+    if expected is not None:  # the EMA weights are those of a run of exactly `done` steps
+        assert_same_weights(featurizer.network_, expected.network_)
+        assert featurizer.loss_curve_ == expected.loss_curve_
+
+
+def test_a_second_ctrl_c_while_finishing_fit_aborts_it(table, monkeypatch):
+    """The first Ctrl-C stops training; one while fit computes ``feature_info_`` propagates."""
+    X, _ = table
+    featurizer = DiffusionFeaturizer(**SETTINGS).fit(X)
+    interrupt_training_at(monkeypatch, 4)
+
+    def second_ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(FeatureExtractor, "describe", second_ctrl_c)
+    with pytest.warns(UserWarning, match="after 3 of 10 steps"), pytest.raises(KeyboardInterrupt):
+        featurizer.fit(X)
+    with pytest.raises(NotFittedError):  # an aborted refit leaves no half-updated estimator behind
+        featurizer.transform(X)
+
+
+def test_an_interrupted_training_is_not_cached(table, monkeypatch, tmp_path):
+    """With ``memory=``, the partial denoiser must not be served to later fits as if complete."""
+    X, _ = table
+    settings = dict(SETTINGS, memory=tmp_path)
+    interrupt_training_at(monkeypatch, 5)
+    with pytest.warns(UserWarning, match="after 4 of 10 steps"):
+        DiffusionFeaturizer(**settings).fit(X)
+    interrupt_training_at(monkeypatch)
+    assert DiffusionFeaturizer(**settings).fit(X).n_steps_ == 10
+    calls = interrupt_training_at(monkeypatch)
+    assert DiffusionFeaturizer(**settings).fit(X).n_steps_ == 10
+    assert not calls  # the finished training is cached
+
+
+def test_train_denoiser_raises_a_keyboard_interrupt_carrying_the_partial_result(monkeypatch):
+    from diffrep.denoisers.mlp import MLPDenoiser
+
+    interrupt_training_at(monkeypatch, 3)
+    data = np.random.default_rng(0).normal(size=(32, 4)).astype(np.float32)
+    generator = torch.Generator().manual_seed(0)
+    with pytest.raises(KeyboardInterrupt) as caught:
+        training.train_denoiser(
+            MLPDenoiser(n_features=4, width=8), data, NoiseSchedule(), max_steps=5, batch_size=8,
+            learning_rate=1e-3, ema_decay=0.9, generator=generator, device=torch.device("cpu"),
+        )
+    assert isinstance(caught.value, training.TrainingInterrupted)
+    assert len(caught.value.loss_curve) == 2
+    assert not caught.value.network.training
