@@ -166,12 +166,31 @@ class NoiseSchedule:
         return np.abs(grid[None, :] - np.log(sigmas)[:, None]).argmin(axis=1).astype(np.int64)
 
     def _coefficients(self, timesteps, like):
-        """``sqrt(abar_t)`` and ``sqrt(1 - abar_t)`` shaped to broadcast against ``like``."""
-        abar = self.alphas_cumprod.to(like.device)[timesteps.to(like.device)]
+        """``sqrt(abar_t)`` and ``sqrt(1 - abar_t)`` shaped to broadcast against ``like``.
+
+        The two tables are cast and moved once per (device, dtype) and cached, so
+        no host-to-device copy happens per call.
+        """
+        key = (like.device, like.dtype)
+        tables = self._tables.get(key)
+        if tables is None:
+            signal = self.alphas_cumprod.sqrt().to(like.dtype)
+            noise = (1.0 - self.alphas_cumprod).sqrt().to(like.dtype)
+            tables = self._tables[key] = (signal.to(like.device), noise.to(like.device))
+        index = timesteps.to(like.device)
         shape = (-1,) + (1,) * (like.ndim - 1)
-        signal = abar.sqrt().to(like.dtype).reshape(shape)
-        noise = (1.0 - abar).sqrt().to(like.dtype).reshape(shape)
-        return signal, noise
+        return tables[0][index].reshape(shape), tables[1][index].reshape(shape)
+
+    @property
+    def _tables(self):
+        if "_device_tables" not in self.__dict__:
+            self._device_tables = {}
+        return self._device_tables
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("_device_tables", None)
+        return state
 
     def add_noise(self, x0, noise, timesteps):
         """Forward process ``x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps``.
