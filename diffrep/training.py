@@ -168,7 +168,7 @@ def train_denoiser(
         settings = dict(max_steps=max_steps, batch_size=batch_size, learning_rate=learning_rate, ema_decay=ema_decay)
         fingerprint = training_fingerprint(network, data, schedule, generator, settings)
         checkpoint = TrainingCheckpoint(checkpoint_dir, fingerprint)
-    network.to(device).train()
+    network.to(device).train().requires_grad_(True)
     ema = ExponentialMovingAverage(network, ema_decay)
     optimizer = torch.optim.AdamW(network.parameters(), lr=learning_rate)
     loss_curve = []

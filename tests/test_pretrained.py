@@ -144,6 +144,14 @@ def test_train_denoiser_true_fine_tunes_a_loaded_model(images, pipeline_dir):
     assert _digest(pipeline_dir) == before, "fine-tuning must not write to the model directory"
 
 
+def test_a_fitted_featurizers_frozen_network_can_be_fine_tuned(fitted, images):
+    frozen = fitted.network_
+    assert not any(p.requires_grad for p in frozen.parameters())
+    tuned = DiffusionFeaturizer(denoiser=frozen, train_denoiser=True, image_shape=(1, 8, 8), **TINY).fit(images)
+    assert len(tuned.loss_curve_) == TINY["max_steps"]
+    assert not any(p.requires_grad for p in frozen.parameters()), "the passed module must stay untouched"
+
+
 def test_loaded_image_model_needs_images_of_its_channels(images, pipeline_dir, training_forbidden):
     with pytest.raises(ValueError, match=r"denoiser=.*takes images with 1 channel.*image_shape"):
         DiffusionFeaturizer(denoiser=str(pipeline_dir), **TINY).fit(images)

@@ -1,0 +1,260 @@
+"""A grid search over timesteps, layers or pooling trains the denoiser once per fold with ``memory``."""
+
+import copy
+import os
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import Pipeline
+
+import diffrep.caching as caching
+import diffrep.featurizer as featurizer_module
+from diffrep import DiffusionFeaturizer
+from diffrep.denoisers.mlp import MLPDenoiser
+
+from .conftest import TINY
+
+TIMESTEPS = [10, 50, 100, 200, 300, 400, 500, 600]
+TABLE = dict(TINY, denoiser="mlp")
+PRETRAINED = dict(device="cpu", random_state=0)
+
+
+@pytest.fixture
+def trainings(monkeypatch):
+    """A list that grows by one at every denoiser training that actually runs."""
+    calls = []
+    original = featurizer_module.train_denoiser
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs["max_steps"])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(featurizer_module, "train_denoiser", counting)
+    return calls
+
+
+def grid_search(X, y, memory, timesteps=TIMESTEPS, n_jobs=1):
+    """The user's search: featurizer + logistic regression, one candidate per timestep, 3 folds.
+
+    No refit, so that only the candidates and folds train (a refit trains once more, on all of ``X``).
+    """
+    pipeline = Pipeline(
+        [("feat", DiffusionFeaturizer(memory=memory, **TABLE)), ("clf", LogisticRegression(max_iter=200))]
+    )
+    return GridSearchCV(pipeline, {"feat__timesteps": timesteps}, cv=3, refit=False, n_jobs=n_jobs).fit(X, y)
+
+
+def assert_same_scores(search, reference):
+    """Every per-split and mean test score is identical."""
+    keys = [key for key in reference.cv_results_ if key.endswith("test_score")]
+    assert keys
+    for key in keys:
+        np.testing.assert_array_equal(search.cv_results_[key], reference.cv_results_[key], err_msg=key)
+
+
+def cached_entries(location):
+    """Paths of the trained denoisers stored under a cache directory."""
+    return sorted(str(path) for path in location.rglob("output.pkl"))
+
+
+def assert_same_fit(fitted, reference, X):
+    """Identical network weights, loss curve, noise bank and features."""
+    assert fitted.loss_curve_ == reference.loss_curve_
+    assert torch.equal(fitted.noise_bank_, reference.noise_bank_)
+    state, reference_state = fitted.network_.state_dict(), reference.network_.state_dict()
+    assert state.keys() == reference_state.keys()
+    assert all(torch.equal(state[name], reference_state[name]) for name in state)
+    np.testing.assert_array_equal(fitted.transform(X), reference.transform(X))
+
+
+def test_grid_search_trains_once_per_fold(digits_small, trainings, tmp_path):
+    X, y = digits_small
+    cached = grid_search(X, y, memory=tmp_path)
+    assert len(trainings) == 3
+    assert len(cached_entries(tmp_path)) == 3
+    trainings.clear()
+    plain = grid_search(X, y, memory=None)
+    assert len(trainings) == len(TIMESTEPS) * 3
+    assert_same_scores(cached, plain)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        dict(timesteps=(20, 700)),
+        dict(layers=("blocks.0", "x0")),
+        dict(pooling="max"),
+        dict(n_noise_draws=2),
+        dict(verbose=1),
+        dict(device="auto"),
+    ],
+    ids=lambda change: next(iter(change)),
+)
+def test_settings_that_do_not_affect_training_reuse_it(change, table, trainings, tmp_path):
+    X, _ = table
+    DiffusionFeaturizer(memory=tmp_path, **TABLE).fit(X)
+    reused = DiffusionFeaturizer(memory=tmp_path, **{**TABLE, **change}).fit(X)
+    assert len(trainings) == 1
+    fresh = DiffusionFeaturizer(**{**TABLE, **change}).fit(X)
+    assert_same_fit(reused, fresh, X)
+    assert reused.network_.training is False
+    assert next(reused.network_.parameters()).device.type == reused.device_.type
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        dict(max_steps=4),
+        dict(batch_size=32),
+        dict(learning_rate=2e-3),
+        dict(ema_decay=0.5),
+        dict(random_state=1),
+        dict(model_width=16),
+        dict(num_train_timesteps=500),
+        dict(beta_schedule="squaredcos_cap_v2"),
+        dict(prediction_type="sample"),
+        dict(scaling="minmax"),
+    ],
+    ids=lambda change: next(iter(change)),
+)
+def test_changed_training_setting_never_hits_a_stale_entry(change, table, trainings, tmp_path):
+    X, _ = table
+    DiffusionFeaturizer(memory=tmp_path, **TABLE).fit(X)
+    changed = DiffusionFeaturizer(memory=tmp_path, **{**TABLE, **change}).fit(X)
+    assert len(trainings) == 2
+    assert len(cached_entries(tmp_path)) == 2
+    assert_same_fit(changed, DiffusionFeaturizer(**{**TABLE, **change}).fit(X), X)
+
+
+def test_changed_data_never_hits_a_stale_entry(table, trainings, tmp_path):
+    X, _ = table
+    DiffusionFeaturizer(memory=tmp_path, **TABLE).fit(X)
+    DiffusionFeaturizer(memory=tmp_path, **TABLE).fit(np.asfortranarray(X.copy()))
+    assert len(trainings) == 1  # equal values, another array: the same data
+    changed = X.copy()
+    changed[0, 0] += 0.5
+    refit = DiffusionFeaturizer(memory=tmp_path, **TABLE).fit(changed)
+    assert len(trainings) == 2
+    DiffusionFeaturizer(memory=tmp_path, **TABLE).fit(X[:-1])
+    assert len(trainings) == 3
+    assert_same_fit(refit, DiffusionFeaturizer(**TABLE).fit(changed), changed)
+
+
+def test_training_data_is_hashed_once_per_fit(table, monkeypatch, tmp_path):
+    X, _ = table
+    hashed = []
+    original = caching.fingerprint_array
+
+    def recording(array):
+        hashed.append(array.shape)
+        return original(array)
+
+    monkeypatch.setattr(caching, "fingerprint_array", recording)
+    DiffusionFeaturizer(**TABLE).fit(X)
+    assert hashed == []
+    DiffusionFeaturizer(memory=tmp_path, **TABLE).fit(X)
+    assert hashed.count(X.shape) == 1
+
+
+def test_module_denoisers_are_keyed_by_their_weights_not_identity(table, trainings, tmp_path):
+    X, _ = table
+    network = MLPDenoiser(n_features=X.shape[1], width=8)
+    before = copy.deepcopy(network.state_dict())
+    settings = dict(TINY, train_denoiser=True, memory=tmp_path)
+    first = DiffusionFeaturizer(denoiser=network, **settings).fit(X)
+    DiffusionFeaturizer(denoiser=copy.deepcopy(network), **settings).fit(X)
+    assert len(trainings) == 1
+    edited = copy.deepcopy(network)
+    with torch.no_grad():
+        edited.output.bias.add_(1.0)
+    DiffusionFeaturizer(denoiser=edited, **settings).fit(X)
+    assert len(trainings) == 2
+    assert all(torch.equal(before[name], value) for name, value in network.state_dict().items())
+    assert first.network_ is not network
+
+
+def test_every_cache_hit_is_an_independent_copy(table, trainings, tmp_path):
+    X, _ = table
+    first = DiffusionFeaturizer(memory=tmp_path, **TABLE).fit(X)
+    second = DiffusionFeaturizer(memory=tmp_path, **TABLE).fit(X)
+    third = DiffusionFeaturizer(memory=tmp_path, **TABLE).fit(X)
+    assert len(trainings) == 1
+    expected = third.transform(X)
+    with torch.no_grad():
+        for parameter in second.network_.parameters():
+            parameter.zero_()
+    np.testing.assert_array_equal(third.transform(X), expected)
+    np.testing.assert_array_equal(first.transform(X), expected)
+
+
+def test_memory_accepts_a_directory_or_a_joblib_memory(table, trainings, tmp_path):
+    X, _ = table
+    DiffusionFeaturizer(memory=tmp_path, **TABLE).fit(X)
+    DiffusionFeaturizer(memory=os.fspath(tmp_path), timesteps=(5,), **TABLE).fit(X)
+    DiffusionFeaturizer(memory=joblib.Memory(os.fspath(tmp_path), verbose=0), pooling="max", **TABLE).fit(X)
+    assert len(trainings) == 1
+
+
+def test_invalid_memory_is_rejected_before_training(table, trainings):
+    X, _ = table
+    with pytest.raises(ValueError, match="memory"):
+        DiffusionFeaturizer(memory=42, **TABLE).fit(X)
+    assert trainings == []
+
+
+@pytest.fixture
+def loads(monkeypatch):
+    """A list of the sources read from disk."""
+    calls = []
+    original = caching.load_denoiser
+
+    def counting(source):
+        calls.append(source)
+        return original(source)
+
+    monkeypatch.setattr(caching, "load_denoiser", counting)
+    return calls
+
+
+def test_pretrained_denoiser_is_loaded_once_per_process(table, loads, tmp_path):
+    X, _ = table
+    directory = tmp_path / "pretrained"
+    DiffusionFeaturizer(**TABLE).fit(X).save_pretrained(directory)
+    first, second = (DiffusionFeaturizer(denoiser=directory, timesteps=t, **PRETRAINED).fit(X) for t in (5, 9))
+    assert len(loads) == 1
+    assert first.network_ is not second.network_
+    expected = first.transform(X)
+
+    tuned = DiffusionFeaturizer(denoiser=str(directory), train_denoiser=True, **{**TINY, "max_steps": 2}).fit(X)
+    assert tuned.n_steps_ == 2
+    assert len(loads) == 1
+    again = DiffusionFeaturizer(denoiser=directory, timesteps=5, **PRETRAINED).fit(X)
+    np.testing.assert_array_equal(again.transform(X), expected)  # fine-tuning trained a copy
+
+
+def test_pretrained_denoiser_saved_again_is_reloaded(table, loads, tmp_path):
+    X, _ = table
+    directory = tmp_path / "pretrained"
+    DiffusionFeaturizer(**TABLE).fit(X).save_pretrained(directory)
+    before = DiffusionFeaturizer(denoiser=directory, **PRETRAINED).fit(X).transform(X)
+    replacement = DiffusionFeaturizer(**{**TABLE, "random_state": 1}).fit(X)
+    replacement.save_pretrained(directory)
+    for path in directory.rglob("*"):  # file times may not tick between two quick saves
+        stat = path.stat()
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    after = DiffusionFeaturizer(denoiser=directory, **PRETRAINED).fit(X)
+    assert len(loads) == 2
+    assert not np.array_equal(after.transform(X), before)
+    assert_same_fit(after, DiffusionFeaturizer(denoiser=replacement.network_, **PRETRAINED).fit(X), X)
+
+
+def test_process_backend_shares_the_cache(digits_small, tmp_path):
+    X, y = digits_small
+    reference = grid_search(X, y, memory=tmp_path / "sequential", timesteps=TIMESTEPS[:4])
+    parallel = grid_search(X, y, memory=tmp_path / "parallel", timesteps=TIMESTEPS[:4], n_jobs=2)
+    assert_same_scores(parallel, reference)
+    assert len(cached_entries(tmp_path / "parallel")) == 3
