@@ -157,7 +157,8 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         ``n_features`` of its activation.
     scaler_ : DataScaler
         The data scaling learned in ``fit``.
-    noise_bank_ : torch.Tensor of shape (n_noise_draws, *sample_shape_)
+    noise_bank_ : torch.Tensor
+        Of shape ``(n_noise_draws, *sample_shape_)``.
         The fixed noise shared by every sample.
     device_ : torch.device
         The device the denoiser runs on.

@@ -279,14 +279,15 @@ class SubspaceClassifier(ClassifierMixin, BaseEstimator):
     ----------
     classes_ : ndarray of shape (n_classes,)
         Class labels seen in ``fit``.
-    components_ : ndarray of shape (n_classes, n_components_, n_features_in_)
+    components_ : ndarray
+        Of shape ``(n_classes, n_components_, n_features_in_)``.
         Orthonormal rows spanning each class subspace (zero rows pad classes
         with fewer samples than ``n_components_``).
     n_components_ : int
         ``min(n_components, n_features_in_)``.
     n_features_in_ : int
         Number of features seen in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of str
         Names of features seen in ``fit``, when ``X`` has string column names.
 
     See Also

@@ -10,3 +10,4 @@ autodoc_mock_imports = []
 exclude_patterns = ["_build"]
 html_theme = "alabaster"
 nitpicky = False
+templates_path = ["_templates"]
