@@ -1,0 +1,91 @@
+"""Figures of diffrep's result tables (matplotlib is an optional dependency)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def import_pyplot():
+    """Import ``matplotlib.pyplot``, or explain how to install it.
+
+    Returns
+    -------
+    pyplot : module
+
+    Raises
+    ------
+    ImportError
+        If matplotlib is not installed.
+    """
+    try:
+        import matplotlib.pyplot as pyplot
+    except ImportError:
+        raise ImportError(
+            "diffrep's plots need matplotlib: install it (pip install matplotlib, or pip install diffrep[plot])."
+        ) from None
+    return pyplot
+
+
+def _axes(ax):
+    """``ax``, or the axes of a new figure."""
+    if ax is None:
+        _, ax = import_pyplot().subplots(figsize=(6, 4))
+    return ax
+
+
+def plot_representation_curve(table, ax=None):
+    """Probe accuracy against the noise level, with a band of one standard deviation.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        As returned by :func:`diffrep.curves.representation_curve`: columns
+        ``timestep``, ``sigma``, ``mean``, ``std``.
+    ax : matplotlib.axes.Axes or None, default=None
+        Where to draw; None makes a new figure.
+
+    Returns
+    -------
+    ax : matplotlib.axes.Axes
+    """
+    ax = _axes(ax)
+    timesteps = table["timestep"].to_numpy()
+    sigma, mean, std = (table[column].to_numpy(dtype=float) for column in ("sigma", "mean", "std"))
+    ax.plot(sigma, mean, "o-", label="probe accuracy")
+    ax.fill_between(sigma, mean - std, mean + std, alpha=0.25)
+    peak = int(np.argmax(mean))
+    ax.plot([sigma[peak]], [mean[peak]], "*", markersize=14, label=f"peak: t={timesteps[peak]}")
+    for t, s, m in zip(timesteps, sigma, mean):
+        ax.annotate(f"t={t}", (s, m), textcoords="offset points", xytext=(0, 7), ha="center", fontsize=7)
+    ax.set_xscale("log")
+    ax.set_xlabel("noise level sigma = sqrt((1 - abar_t) / abar_t)")
+    ax.set_ylabel("accuracy (mean ± std over folds)")
+    ax.set_title("Representation dynamics")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_label_noise_study(table, ax=None):
+    """Test accuracy against the label-noise rate, one line per estimator.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        As returned by :func:`diffrep.label_noise.label_noise_study`: columns
+        ``estimator``, ``rate``, ``mean``, ``std``.
+    ax : matplotlib.axes.Axes or None, default=None
+        Where to draw; None makes a new figure.
+
+    Returns
+    -------
+    ax : matplotlib.axes.Axes
+    """
+    ax = _axes(ax)
+    for name, rows in table.groupby("estimator", sort=False):
+        rate, mean, std = (rows[column].to_numpy(dtype=float) for column in ("rate", "mean", "std"))
+        ax.errorbar(100 * rate, mean, yerr=std, marker="o", capsize=3, label=name)
+    ax.set_xlabel("training labels corrupted (%)")
+    ax.set_ylabel("test accuracy (mean ± std over repeats)")
+    ax.set_title("Robustness to label noise")
+    ax.legend(fontsize=8)
+    return ax

@@ -1,0 +1,208 @@
+"""Label noise: exact-rate corruption of training labels and robustness studies."""
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+import diffrep.featurizer
+from diffrep import DiffusionFeaturizer
+from diffrep.ensemble import NoiseEnsembleClassifier
+from diffrep.label_noise import corrupt_labels, label_noise_study
+
+from .conftest import TINY
+
+NAMES = np.array(["cat", "dog", "emu", "gnu"])
+
+
+@pytest.mark.parametrize("n, rate", [(100, 0.0), (100, 0.2), (97, 0.35), (10, 0.25), (50, 1.0), (1797, 0.8)])
+@pytest.mark.parametrize("kind", ["symmetric", "asymmetric"])
+def test_exactly_the_requested_number_of_labels_change(n, rate, kind):
+    y = np.arange(n) % 4
+    noisy = corrupt_labels(y, rate, kind=kind, random_state=0)
+    assert (noisy != y).sum() == round(rate * n)
+
+
+def test_symmetric_noise_picks_uniformly_among_the_other_classes():
+    y = np.zeros(30000, dtype=int)
+    y[10000:20000], y[20000:] = 1, 2
+    noisy = corrupt_labels(y, 1.0, random_state=0)
+    assert np.all(noisy != y)  # a corrupted label never keeps its true class
+    for true_class in range(3):
+        new = noisy[y == true_class]
+        shares = np.bincount(new, minlength=3) / len(new)
+        assert shares[true_class] == 0.0
+        np.testing.assert_allclose(np.delete(shares, true_class), 0.5, atol=0.02)
+
+
+def test_string_labels_are_corrupted_into_a_new_array():
+    y = NAMES[np.arange(40) % 4]
+    original = y.copy()
+    noisy = corrupt_labels(y, 0.5, random_state=1)
+    np.testing.assert_array_equal(y, original)
+    assert noisy is not y and noisy.dtype == y.dtype
+    assert set(noisy) <= set(NAMES) and (noisy != y).sum() == 20
+    listed = corrupt_labels(list(y), 0.5, random_state=1)
+    np.testing.assert_array_equal(listed, noisy)
+
+
+def test_the_same_random_state_gives_the_same_corruption():
+    y = np.arange(200) % 5
+    np.testing.assert_array_equal(corrupt_labels(y, 0.3, random_state=7), corrupt_labels(y, 0.3, random_state=7))
+    assert np.any(corrupt_labels(y, 0.3, random_state=7) != corrupt_labels(y, 0.3, random_state=8))
+
+
+def test_pair_flips_follow_the_given_mapping():
+    y = NAMES[np.arange(100) % 4]
+    mapping = {"cat": "dog", "dog": "cat", "emu": "gnu", "gnu": "cat"}
+    noisy = corrupt_labels(y, 0.6, kind="asymmetric", mapping=mapping, random_state=0)
+    changed = noisy != y
+    assert changed.sum() == 60
+    assert all(mapping[old] == new for old, new in zip(y[changed], noisy[changed]))
+
+
+def test_a_random_pair_flip_is_one_cycle_through_all_classes():
+    y = np.arange(100) % 5
+    noisy = corrupt_labels(y, 1.0, kind="asymmetric", random_state=3)
+    mapping = {int(old): set(noisy[y == old].tolist()) for old in range(5)}
+    assert all(len(targets) == 1 and old not in targets for old, targets in mapping.items())
+    successor = {old: targets.pop() for old, targets in mapping.items()}
+    visited, current = set(), 0
+    while current not in visited:
+        visited.add(current)
+        current = successor[current]
+    assert visited == set(range(5))
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(rate=-0.1), ValueError, "rate must be in"),
+        (dict(rate=1.5), ValueError, "rate must be in"),
+        (dict(rate="half"), TypeError, "rate must be a number"),
+        (dict(rate=0.2, kind="uniform"), ValueError, "kind must be one of"),
+        (dict(rate=0.2, mapping={0: 1, 1: 0}), ValueError, "only used with kind='asymmetric'"),
+        (dict(rate=0.2, kind="asymmetric", mapping={0: 1}), ValueError, "missing"),
+        (dict(rate=0.2, kind="asymmetric", mapping={0: 0, 1: 0}), ValueError, "map to themselves"),
+        (dict(rate=0.2, kind="asymmetric", mapping={0: 1, 1: 7}), ValueError, "must be classes of y"),
+        (dict(rate=0.2, kind="asymmetric", mapping=[1, 0]), TypeError, "mapping must be a dict"),
+    ],
+)
+def test_invalid_arguments_are_named(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        corrupt_labels(np.arange(10) % 2, **kwargs)
+
+
+def test_a_single_class_cannot_be_corrupted():
+    with pytest.raises(ValueError, match="single class"):
+        corrupt_labels(np.zeros(10), 0.5)
+    np.testing.assert_array_equal(corrupt_labels(np.zeros(10), 0.0), np.zeros(10))
+
+
+# --------------------------------------------------------------------------- study
+def _raw_probe():
+    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=300))
+
+
+def test_study_reports_every_estimator_and_rate_on_clean_test_labels(digits):
+    X, y = digits[0][:400], digits[1][:400]
+    table = label_noise_study({"raw": _raw_probe()}, X, y, rates=(0.0, 0.8), n_repeats=3, random_state=0)
+    assert table.columns.tolist() == ["estimator", "rate", "mean", "std", "score_0", "score_1", "score_2"]
+    assert table["rate"].tolist() == [0.0, 0.8]
+    scores = table[["score_0", "score_1", "score_2"]].to_numpy()
+    np.testing.assert_allclose(table["mean"], scores.mean(axis=1))
+    np.testing.assert_allclose(table["std"], scores.std(axis=1))
+    # The split is exactly train_test_split(..., stratify=y, random_state=random_state); test labels stay clean.
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, stratify=y, random_state=0)
+    np.testing.assert_allclose(scores[0], _raw_probe().fit(X_train, y_train).score(X_test, y_test))
+    assert table["mean"][1] < table["mean"][0] - 0.05  # 80% wrong labels hurt
+    assert table["std"][1] > 0  # each repeat corrupts differently
+
+
+@pytest.fixture
+def trainings(monkeypatch):
+    """Counts denoiser trainings (the real training still runs)."""
+    calls = []
+    real = diffrep.featurizer.train_denoiser
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(diffrep.featurizer, "train_denoiser", counting)
+    return calls
+
+
+def test_study_trains_each_featurizer_once(digits_small, trainings):
+    X, y = digits_small
+    ensemble = NoiseEnsembleClassifier(
+        DiffusionFeaturizer(image_shape=(1, 8, 8), **TINY), timesteps=(10, 50), n_neighbors=0, cv=2, random_state=0
+    )
+    pipeline = make_pipeline(
+        DiffusionFeaturizer(image_shape=(1, 8, 8), timesteps=(25,), **TINY), LogisticRegression(max_iter=300)
+    )
+    estimators = {"ensemble": ensemble, "pipeline": pipeline, "raw": _raw_probe()}
+    table = label_noise_study(estimators, X, y, rates=(0, 0.2, 0.4, 0.6, 0.8), n_repeats=3, random_state=0)
+    assert len(table) == 15
+    assert len(trainings) == 2  # 5 rates x 3 repeats, yet one training per estimator with a featurizer
+
+
+def test_study_shares_one_training_between_identical_featurizers(digits_small, trainings):
+    X, y = digits_small
+    featurizer = DiffusionFeaturizer(image_shape=(1, 8, 8), **TINY)
+    estimators = {
+        "single": NoiseEnsembleClassifier(featurizer, timesteps=(10, 50), n_neighbors=0, cv=2, random_state=0),
+        "ensemble": NoiseEnsembleClassifier(featurizer, timesteps=(10, 50), n_neighbors=1, cv=2, random_state=0),
+    }
+    label_noise_study(estimators, X, y, rates=(0, 0.5), n_repeats=2, random_state=0)
+    assert len(trainings) == 1
+
+
+def test_study_trains_the_default_featurizer_of_an_ensemble_once(digits_small, monkeypatch):
+    calls = []
+
+    def untrained(network, *args, **kwargs):  # counts; skips the default's 2000 steps
+        calls.append(1)
+        return network, []
+
+    monkeypatch.setattr(diffrep.featurizer, "train_denoiser", untrained)
+    X, y = digits_small
+    X = X.reshape(-1, 8, 8)  # images, so that the default featurizer builds a UNet
+    ensemble = NoiseEnsembleClassifier(timesteps=(10, 50), n_neighbors=0, cv=2, random_state=0)
+    label_noise_study({"ensemble": ensemble}, X, y, rates=(0, 0.5), n_repeats=2, random_state=0)
+    assert len(calls) == 1
+
+
+def test_study_rejects_bad_arguments_before_training(digits_small, trainings):
+    X, y = digits_small
+    with pytest.raises(TypeError, match="estimators must be a non-empty dict"):
+        label_noise_study([_raw_probe()], X, y)
+    with pytest.raises(TypeError, match=r"estimators\['x'\] must have fit and score"):
+        label_noise_study({"x": "not an estimator"}, X, y)
+    featurized = {"f": NoiseEnsembleClassifier(DiffusionFeaturizer(image_shape=(1, 8, 8), **TINY))}
+    with pytest.raises(ValueError, match="rates must be in"):
+        label_noise_study(featurized, X, y, rates=(0.0, 1.2))
+    with pytest.raises(ValueError, match="n_repeats must be >= 1"):
+        label_noise_study(featurized, X, y, n_repeats=0)
+    assert trainings == []
+
+
+def test_plot_label_noise_study_draws_one_line_per_estimator():
+    pandas = pytest.importorskip("pandas")
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from diffrep.plotting import plot_label_noise_study
+
+    table = pandas.DataFrame(
+        {"estimator": ["a", "a", "b", "b"], "rate": [0.0, 0.4] * 2, "mean": [0.9, 0.8, 0.7, 0.6], "std": [0.01] * 4},
+    )
+    ax = plot_label_noise_study(table)
+    assert [text.get_text() for text in ax.get_legend().get_texts()] == ["a", "b"]
+    np.testing.assert_allclose(ax.containers[1].lines[0].get_ydata(), [0.7, 0.6])
+    np.testing.assert_allclose(ax.containers[1].lines[0].get_xdata(), [0.0, 40.0])
+    assert ax.get_xlabel().startswith("training labels corrupted")
+    matplotlib.pyplot.close(ax.figure)
