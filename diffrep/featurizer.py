@@ -299,32 +299,7 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         train = built_in if self.train_denoiser == "auto" else self.train_denoiser
         self.loss_curve_ = []
         if train and self.max_steps > 0:
-            data = self._scaled(X_2d)
-            settings = dict(
-                max_steps=self.max_steps,
-                batch_size=self.batch_size,
-                learning_rate=self.learning_rate,
-                ema_decay=self.ema_decay,
-            )
-            train_network = functools.partial(
-                train_denoiser,
-                network,
-                data,
-                schedule,
-                **settings,
-                generator=_generator(train_seed),
-                device=self.device_,
-                verbose=self.verbose,
-                checkpoint_dir=self.checkpoint_dir,
-                checkpoint_every=self.checkpoint_every,
-            )
-            try:
-                network, self.loss_curve_ = fitted_denoiser(
-                    self.memory, network, schedule, data, dict(settings, seed=int(train_seed)), train_network
-                )
-            except TrainingInterrupted as interrupted:  # a first Ctrl-C keeps what was learned
-                warnings.warn(str(interrupted), UserWarning, stacklevel=2)
-                network, self.loss_curve_ = interrupted.network, interrupted.loss_curve
+            network, self.loss_curve_ = self._train(network, schedule, self._scaled(X_2d), train_seed)
         self.n_steps_ = len(self.loss_curve_)
         self.network_ = network.to(self.device_).eval().requires_grad_(False)
         self.schedule_ = schedule
@@ -332,6 +307,35 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         self.noise_bank_ = draw_noise_bank(self.sample_shape_, self.n_noise_draws, _generator(noise_seed))
         self.feature_info_ = self._extractor().describe(self.sample_shape_, self.timesteps_[0])
         return self
+
+    def _train(self, network, schedule, data, seed):
+        """Train ``network`` on scaled ``data`` (through the cache); return it and its loss curve.
+
+        A first Ctrl-C keeps what was learned so far, with a warning.
+        """
+        settings = dict(
+            max_steps=self.max_steps,
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
+            ema_decay=self.ema_decay,
+        )
+        train_network = functools.partial(
+            train_denoiser,
+            network,
+            data,
+            schedule,
+            **settings,
+            generator=_generator(seed),
+            device=self.device_,
+            verbose=self.verbose,
+            checkpoint_dir=self.checkpoint_dir,
+            checkpoint_every=self.checkpoint_every,
+        )
+        try:
+            return fitted_denoiser(self.memory, network, schedule, data, dict(settings, seed=int(seed)), train_network)
+        except TrainingInterrupted as interrupted:
+            warnings.warn(str(interrupted), UserWarning, stacklevel=3)
+            return interrupted.network, interrupted.loss_curve
 
     # ------------------------------------------------------------- transform
     def _scaled(self, X_2d):
