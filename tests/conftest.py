@@ -5,6 +5,8 @@ import pytest
 import torch
 from sklearn.datasets import load_digits
 
+import diffrep.featurizer
+
 # One intra-op thread: the tiny test models gain nothing from more, and on a
 # 2-core machine shared with sklearn's BLAS, more threads oversubscribe it.
 torch.set_num_threads(1)
@@ -34,3 +36,17 @@ def table():
     X = rng.normal(size=(150, 6))
     y = (X[:, 0] + X[:, 1] > 0).astype(int)
     return X, y
+
+
+@pytest.fixture
+def trainings(monkeypatch):
+    """Counts denoiser trainings (the real training still runs)."""
+    calls = []
+    real = diffrep.featurizer.train_denoiser
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(diffrep.featurizer, "train_denoiser", counting)
+    return calls

@@ -23,20 +23,6 @@ TABLE = dict(TINY, denoiser="mlp")
 PRETRAINED = dict(device="cpu", random_state=0)
 
 
-@pytest.fixture
-def trainings(monkeypatch):
-    """A list that grows by one at every denoiser training that actually runs."""
-    calls = []
-    original = featurizer_module.train_denoiser
-
-    def counting(*args, **kwargs):
-        calls.append(kwargs["max_steps"])
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(featurizer_module, "train_denoiser", counting)
-    return calls
-
-
 def grid_search(X, y, memory, timesteps=TIMESTEPS, n_jobs=1):
     """The user's search: featurizer + logistic regression, one candidate per timestep, 3 folds.
 

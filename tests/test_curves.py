@@ -15,20 +15,6 @@ from diffrep.ensemble import default_probe
 from .conftest import TINY
 
 
-@pytest.fixture
-def trainings(monkeypatch):
-    """Counts denoiser trainings (the real training still runs)."""
-    calls = []
-    real = diffrep.featurizer.train_denoiser
-
-    def counting(*args, **kwargs):
-        calls.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(diffrep.featurizer, "train_denoiser", counting)
-    return calls
-
-
 def test_curve_trains_once_per_fold_and_tabulates_every_timestep(digits_small, trainings):
     X, y = digits_small
     featurizer = DiffusionFeaturizer(image_shape=(1, 8, 8), **TINY)

@@ -50,20 +50,6 @@ def frozen(digits_small):
     return FrozenEstimator(DiffusionFeaturizer(image_shape=(1, 8, 8), **TINY).fit(X))
 
 
-@pytest.fixture
-def trainings(monkeypatch):
-    """Counts denoiser trainings (the real training still runs)."""
-    calls = []
-    real = diffrep.featurizer.train_denoiser
-
-    def counting(*args, **kwargs):
-        calls.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(diffrep.featurizer, "train_denoiser", counting)
-    return calls
-
-
 def _probe_at(frozen, X, y, timestep):
     return default_probe().fit(frozen.extract(X, [timestep]), y)
 

@@ -121,20 +121,6 @@ def test_study_reports_every_estimator_and_rate_on_clean_test_labels(digits):
     assert table["std"][1] > 0  # each repeat corrupts differently
 
 
-@pytest.fixture
-def trainings(monkeypatch):
-    """Counts denoiser trainings (the real training still runs)."""
-    calls = []
-    real = diffrep.featurizer.train_denoiser
-
-    def counting(*args, **kwargs):
-        calls.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(diffrep.featurizer, "train_denoiser", counting)
-    return calls
-
-
 def test_study_trains_each_featurizer_once(digits_small, trainings):
     X, y = digits_small
     ensemble = NoiseEnsembleClassifier(
