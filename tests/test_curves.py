@@ -7,7 +7,6 @@ import pytest
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import StratifiedKFold
 
-import diffrep.featurizer
 from diffrep import DiffusionFeaturizer
 from diffrep.curves import import_pandas, representation_curve, score_table
 from diffrep.ensemble import default_probe

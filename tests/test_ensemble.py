@@ -9,7 +9,6 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.utils.estimator_checks import parametrize_with_checks
 from sklearn.utils.validation import check_is_fitted
 
-import diffrep.featurizer
 from diffrep import DiffusionFeaturizer
 from diffrep.ensemble import NoiseEnsembleClassifier, default_probe
 
