@@ -41,3 +41,21 @@ def test_subspace_probe_on_featurizer_output_beats_chance(molrg):
     Z = feat.fit_transform(X)
     probe = SubspaceClassifier(n_components=2).fit(Z[:400], y[:400])
     assert probe.score(Z[400:], y[400:]) > 0.75  # chance is 1/3
+
+
+def test_learned_parameterization_trains_through_the_featurizer(molrg):
+    from diffrep import LearnedMoLRGDenoiser
+    from diffrep.metrics import principal_angle_cosines
+
+    X, _, bases = molrg
+    start = LearnedMoLRGDenoiser(20, 3, 2, 0.2)
+    start.fit_subspaces(X, random_state=0)
+    feat = DiffusionFeaturizer(
+        denoiser=start, train_denoiser=True, max_steps=30, batch_size=128, learning_rate=1e-3,
+        timesteps=(100,), device="cpu", random_state=0,
+    ).fit(X)
+    assert feat.schedule_.prediction_type == "sample" and len(feat.loss_curve_) == 30
+    assert np.isfinite(feat.loss_curve_).all()
+    cosines = principal_angle_cosines(feat.network_.get_bases(), bases)
+    assert np.nanmin(cosines) > 0.99
+    assert not np.allclose(feat.network_.get_bases()[0], start.get_bases()[0]), "training should move U"
