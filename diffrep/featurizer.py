@@ -118,7 +118,7 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         ``timesteps``, ``layers``, ``pooling``, ``n_noise_draws``, ``device`` or
         ``verbose`` train once, e.g. in a grid search. Fits repeat, and hit the
         cache, only with an int ``random_state``. A directory shared between
-        processes or machines shares the cache; see ``docs/scaling_out.md`` for
+        processes or machines shares the cache; see ``docs/scaling_out.rst`` for
         GPU clusters (one GPU per worker).
     checkpoint_dir : str, os.PathLike or None, default=None
         Directory of training checkpoints; None writes none. Every
