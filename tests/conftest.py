@@ -29,6 +29,21 @@ def digits_small(digits):
     return X[:120], y[:120]
 
 
+@pytest.fixture(scope="module")
+def images(digits_small):
+    """40 digit images, flattened to 64 columns."""
+    return digits_small[0][:40]
+
+
+@pytest.fixture(scope="module")
+def fitted(images):
+    """A tiny image featurizer capturing a module and the clean estimate at two timesteps."""
+    from diffrep import DiffusionFeaturizer
+
+    feat = DiffusionFeaturizer(timesteps=(10, 50), layers=("mid_block", "x0"), image_shape=(1, 8, 8), **TINY)
+    return feat.fit(images)
+
+
 @pytest.fixture(scope="session")
 def table():
     """A small tabular classification problem."""

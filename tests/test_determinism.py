@@ -15,17 +15,6 @@ from diffrep.denoisers.mlp import MLPDenoiser
 from .conftest import TINY
 
 
-@pytest.fixture(scope="module")
-def images(digits_small):
-    return digits_small[0][:40]
-
-
-@pytest.fixture(scope="module")
-def fitted(images):
-    feat = DiffusionFeaturizer(timesteps=(10, 50), layers=("mid_block", "x0"), image_shape=(1, 8, 8), **TINY)
-    return feat.fit(images)
-
-
 def test_same_random_state_gives_identical_features(fitted, images):
     again = clone(fitted).fit(images)
     np.testing.assert_array_equal(again.transform(images), fitted.transform(images))

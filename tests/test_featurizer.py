@@ -15,19 +15,6 @@ from diffrep.denoisers.mlp import MLPDenoiser
 from .conftest import TINY
 
 
-@pytest.fixture(scope="module")
-def images(digits_small):
-    """40 digit images, flattened to 64 columns."""
-    return digits_small[0][:40]
-
-
-@pytest.fixture(scope="module")
-def fitted(images):
-    """A tiny image featurizer capturing a module and the clean estimate at two timesteps."""
-    feat = DiffusionFeaturizer(timesteps=(10, 50), layers=("mid_block", "x0"), image_shape=(1, 8, 8), **TINY)
-    return feat.fit(images)
-
-
 def _activations(network, names, x_t, timesteps):
     """Activations of ``names`` in one plain forward pass, recorded with our own hooks."""
     seen = {}
