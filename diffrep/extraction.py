@@ -23,6 +23,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .capture import run_with_capture
+from .noise import gaussian_noise, row_hashes, row_keys
 
 POOLINGS = ("mean", "max", "none")
 PRECISIONS = ("float32", "bfloat16")
@@ -49,22 +50,6 @@ def pool(activation, pooling):
     if pooling == "mean":
         return activation.mean(dim=spatial)
     return activation.amax(dim=spatial)
-
-
-def draw_noise_bank(sample_shape, n_draws, generator):
-    """The fixed noise draws reused for every sample: shape ``(n_draws, *sample_shape)``.
-
-    Parameters
-    ----------
-    sample_shape : tuple of int
-    n_draws : int
-    generator : torch.Generator
-
-    Returns
-    -------
-    bank : torch.Tensor of float32
-    """
-    return torch.randn((n_draws, *sample_shape), generator=generator)
 
 
 def is_out_of_memory(error):
@@ -128,7 +113,12 @@ class FeatureExtractor:
     network : torch.nn.Module
         Denoiser in eval mode, on ``device``.
     schedule : NoiseSchedule
-    noise_bank : torch.Tensor of shape (n_draws, *sample_shape)
+    noise_seed : int
+        Seed of the noise: every (sample, timestep, draw) row gets its own
+        noise, derived from this seed, the sample's bytes, the timestep and
+        the draw (see :mod:`diffrep.noise`).
+    n_draws : int
+        Noise draws per (sample, timestep) pair; features are averaged over them.
     layers : tuple of str
         Submodule names, or ``"x0"`` for the clean-input estimate.
     pooling : {"mean", "max", "none"}
@@ -142,24 +132,25 @@ class FeatureExtractor:
         on CUDA with bfloat16, where tensor-core convolutions want it.
     """
 
-    def __init__(self, network, schedule, noise_bank, layers, pooling, device, precision="float32",
+    def __init__(self, network, schedule, noise_seed, n_draws, layers, pooling, device, precision="float32",
                  channels_last=None):
         self.network = network
         self.schedule = schedule
-        self.noise_bank = noise_bank.to(device)
+        self.noise_seed = int(noise_seed)
+        self.n_draws = int(n_draws)
         self.layers = tuple(layers)
         self.pooling = pooling
         self.device = device
         self.precision = precision
         if channels_last is None:
             channels_last = device.type == "cuda" and precision == "bfloat16"
-        self.channels_last = channels_last and self.noise_bank.ndim == 4
+        self.channels_last = channels_last
         self._modules = tuple(name for name in self.layers if name != CLEAN_ESTIMATE)
         self._need_output = CLEAN_ESTIMATE in self.layers
 
     def _forward(self, x_t, timesteps):
         """Captured activations (and ``"x0"``) of one batch of noisy inputs."""
-        if self.channels_last:
+        if self.channels_last and x_t.ndim == 4:
             x_t = x_t.contiguous(memory_format=torch.channels_last)
         autocast = (
             torch.autocast(self.device.type, dtype=torch.bfloat16)
@@ -186,14 +177,16 @@ class FeatureExtractor:
         Pair ``p`` is sample ``p // T`` at timestep ``timesteps[p % T]``; each
         pair is one input row per noise draw.
         """
-        n_timesteps, n_draws = len(timesteps), len(self.noise_bank)
+        n_timesteps, n_draws = len(timesteps), self.n_draws
         first_sample, stop_sample = first_pair // n_timesteps, (stop_pair - 1) // n_timesteps + 1
         samples = data[first_sample:stop_sample]
         x0 = self._to_device(samples if prepare is None else prepare(samples))
         pairs = torch.arange(first_pair, stop_pair, device=self.device)
         row_samples = (pairs // n_timesteps - first_sample).repeat_interleave(n_draws)
         row_timesteps = timesteps[pairs % n_timesteps].repeat_interleave(n_draws)
-        noise = self.noise_bank.repeat(len(pairs), *([1] * (self.noise_bank.ndim - 1)))
+        row_draws = torch.arange(n_draws, device=self.device).repeat(len(pairs))
+        keys = row_keys(row_hashes(x0)[row_samples], row_timesteps, row_draws, self.noise_seed)
+        noise = gaussian_noise(keys, tuple(x0.shape[1:]))
         x_t = self.schedule.add_noise(x0[row_samples], noise, row_timesteps)
         captured = self._forward(x_t, row_timesteps)
         pooled = torch.cat([pool(captured[name], self.pooling).float() for name in self.layers], dim=1)
@@ -265,7 +258,7 @@ class FeatureExtractor:
         """
         n_samples, n_timesteps = data.shape[0], len(timesteps)
         n_pairs = n_samples * n_timesteps
-        pairs_per_batch = max(1, batch_size // len(self.noise_bank))
+        pairs_per_batch = max(1, batch_size // self.n_draws)
         timesteps = torch.as_tensor(timesteps, dtype=torch.long, device=self.device)
         writer = _HostWriter(n_pairs, self.device)
         start = 0
@@ -292,7 +285,7 @@ class FeatureExtractor:
         if pairs_per_batch == 1:
             raise torch.cuda.OutOfMemoryError(
                 f"{self.device} ran out of memory extracting features even from one (sample, timestep) "
-                f"pair per forward pass ({len(self.noise_bank)} network inputs); free device memory, "
+                f"pair per forward pass ({self.n_draws} network inputs); free device memory, "
                 "use fewer noise draws, or extract on device='cpu'."
             ) from error
         warnings.warn(

@@ -25,7 +25,7 @@ from .caching import check_memory, fitted_denoiser
 from .checkpoints import check_checkpoint_dir
 from .denoisers.factory import default_layers, obtain_denoiser, resolve_schedule
 from .denoisers.loading import save_denoiser
-from .extraction import POOLINGS, PRECISIONS, FeatureExtractor, draw_noise_bank
+from .extraction import POOLINGS, PRECISIONS, FeatureExtractor
 from .scaling import SCALINGS, DataScaler
 from .schedules import PREDICTION_TYPES
 from .training import TrainingInterrupted, train_denoiser
@@ -41,9 +41,16 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
     """Features from a diffusion denoiser's activations at chosen noise levels.
 
     ``fit`` trains (or loads) a denoiser of ``X`` without labels. ``transform``
-    noises every sample at each of ``timesteps`` with a fixed noise bank drawn in
-    ``fit``, runs the denoiser while capturing the named ``layers``, pools them
-    over space and concatenates the blocks, timestep-major, then layer.
+    adds to every sample, at each of ``timesteps``, Gaussian noise of its own
+    (independent of every other sample's, timestep's and draw's), runs the
+    denoiser while capturing the named ``layers``, pools them over space and
+    concatenates the blocks, timestep-major, then layer.
+
+    The noise is deterministic: it is derived from ``random_state``, the
+    sample's bytes after scaling, the timestep and the draw index (see
+    :mod:`diffrep.noise`). ``transform`` therefore gives the same features for
+    a sample whatever the batch, order or subset it comes in, and identical
+    rows get identical features.
 
     Timesteps are indices into the DDPM training schedule: **larger is noisier**.
     The equivalent noise level ``sigma = sqrt((1 - abar_t) / abar_t)`` of each is
@@ -69,7 +76,8 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
     image_shape : tuple of int or None, default=None
         ``(C, H, W)`` of images passed flattened as 2-D ``X``.
     n_noise_draws : int, default=1
-        Noise draws per sample and timestep; features are averaged over them.
+        Independent noise draws per sample and timestep; features are averaged
+        over them (as DIFT does), which lowers the variance the noise adds.
     num_train_timesteps : int, default=1000
         Length of the DDPM schedule (unless the denoiser brings its own).
     beta_schedule : str, default="linear"
@@ -107,8 +115,8 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
     verbose : int, default=0
         0 is silent; 1 or more shows progress bars for training and extraction.
     random_state : int, RandomState instance or None, default=None
-        Seeds the initial weights, the training batches and noise, and the noise
-        bank. The same value gives identical features.
+        Seeds the initial weights, the training batches and noise, and the
+        noise of feature extraction. The same value gives identical features.
     memory : str, os.PathLike, joblib.Memory or None, default=None
         Cache of trained denoisers, as in ``Pipeline(memory=...)``: a directory
         or a ``joblib.Memory``; None caches nothing. The key covers what training
@@ -157,9 +165,8 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         ``n_features`` of its activation.
     scaler_ : DataScaler
         The data scaling learned in ``fit``.
-    noise_bank_ : torch.Tensor
-        Of shape ``(n_noise_draws, *sample_shape_)``.
-        The fixed noise shared by every sample.
+    noise_seed_ : int
+        Seed of the per-sample extraction noise, drawn from ``random_state``.
     device_ : torch.device
         The device the denoiser runs on.
     loss_curve_ : list of float
@@ -304,7 +311,7 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         self.network_ = network.to(self.device_).eval().requires_grad_(False)
         self.schedule_ = schedule
         self.sigmas_ = schedule.sigmas(self.timesteps_)
-        self.noise_bank_ = draw_noise_bank(self.sample_shape_, self.n_noise_draws, _generator(noise_seed))
+        self.noise_seed_ = int(noise_seed)
         self.feature_info_ = self._extractor().describe(self.sample_shape_, self.timesteps_[0])
         return self
 
@@ -343,7 +350,8 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
 
     def _extractor(self):
         return FeatureExtractor(
-            self.network_, self.schedule_, self.noise_bank_, self.layers_, self.pooling, self.device_,
+            self.network_, self.schedule_, self.noise_seed_, self.n_noise_draws, self.layers_, self.pooling,
+            self.device_,
             precision=self.precision,
         )
 

@@ -47,9 +47,9 @@ def cached_entries(location):
 
 
 def assert_same_fit(fitted, reference, X):
-    """Identical network weights, loss curve, noise bank and features."""
+    """Identical network weights, loss curve, noise seed and features."""
     assert fitted.loss_curve_ == reference.loss_curve_
-    assert torch.equal(fitted.noise_bank_, reference.noise_bank_)
+    assert fitted.noise_seed_ == reference.noise_seed_
     state, reference_state = fitted.network_.state_dict(), reference.network_.state_dict()
     assert state.keys() == reference_state.keys()
     assert all(torch.equal(state[name], reference_state[name]) for name in state)

@@ -13,7 +13,7 @@ from diffrep import DiffusionFeaturizer
 from diffrep.capture import run_with_capture
 from diffrep.extraction import FeatureExtractor, pool
 
-from .conftest import TINY
+from .conftest import TINY, extraction_noise, scaled_samples
 
 TOLERANCE = dict(rtol=1e-4, atol=1e-5)
 
@@ -27,16 +27,16 @@ def assert_bfloat16_close(half, full):
 
 
 def reference_features(featurizer, X, timesteps):
-    data = featurizer.scaler_.transform(np.asarray(X, dtype=float)).reshape(-1, *featurizer.sample_shape_)
-    x0 = torch.from_numpy(data)
+    x0 = torch.from_numpy(scaled_samples(featurizer, X))
     modules = [name for name in featurizer.layers_ if name != "x0"]
     blocks = []
     with torch.inference_mode():
         for timestep in timesteps:
             t = torch.full((len(x0),), timestep, dtype=torch.long)
             per_draw = []
-            for noise in featurizer.noise_bank_:
-                x_t = featurizer.schedule_.add_noise(x0, noise.expand_as(x0), t)
+            for draw in range(featurizer.n_noise_draws):
+                noise = extraction_noise(featurizer, X, timestep, draw)
+                x_t = featurizer.schedule_.add_noise(x0, noise, t)
                 captured = run_with_capture(featurizer.network_, x_t, t, modules, need_output=True)
                 captured["x0"] = featurizer.schedule_.predict_x0(x_t, captured["__output__"], t)
                 pooled = [pool(captured[name], featurizer.pooling) for name in featurizer.layers_]
@@ -51,13 +51,9 @@ def fitted(X, **params):
 
 def extractor(featurizer, **options):
     return FeatureExtractor(
-        featurizer.network_, featurizer.schedule_, featurizer.noise_bank_, featurizer.layers_,
-        featurizer.pooling, featurizer.device_, **options,
+        featurizer.network_, featurizer.schedule_, featurizer.noise_seed_, featurizer.n_noise_draws,
+        featurizer.layers_, featurizer.pooling, featurizer.device_, **options,
     )
-
-
-def scaled(featurizer, X):
-    return featurizer.scaler_.transform(X).reshape(-1, *featurizer.sample_shape_)
 
 
 @pytest.mark.parametrize(
@@ -95,7 +91,7 @@ def test_features_do_not_depend_on_batch_size_or_order(digits_small):
     features = featurizer.transform(X)
     order = np.random.default_rng(0).permutation(len(X))
     for batch_size in (3, 50, 999):
-        other = extractor(featurizer).transform(scaled(featurizer, X[order]), featurizer.timesteps_, batch_size)
+        other = extractor(featurizer).transform(scaled_samples(featurizer, X[order]), featurizer.timesteps_, batch_size)
         np.testing.assert_allclose(other, features[order], **TOLERANCE)
 
 
@@ -107,7 +103,7 @@ def test_data_are_prepared_batch_by_batch_in_one_pass(digits_small):
 
     def prepare(samples):
         prepared.append(len(samples))
-        return scaled(featurizer, samples)
+        return scaled_samples(featurizer, samples)
 
     timesteps = featurizer.timesteps_
     features = extractor(featurizer).transform(X, timesteps, featurizer.batch_size, prepare=prepare)
@@ -132,7 +128,7 @@ def test_mid_block_features_never_run_the_decoder(digits_small):
 def test_bfloat16_autocast_stays_within_its_stated_tolerance(digits_small):
     X = digits_small[0]
     featurizer = fitted(X, layers=("mid_block", "x0"), timesteps=(50, 500, 900))
-    data = scaled(featurizer, X)
+    data = scaled_samples(featurizer, X)
     full = extractor(featurizer).transform(data, featurizer.timesteps_, 64)
     half = extractor(featurizer, precision="bfloat16").transform(data, featurizer.timesteps_, 64)
     assert half.dtype == np.float32
@@ -144,7 +140,7 @@ def test_channels_last_gives_the_same_features(digits_small):
     X = np.repeat(digits_small[0], 3, axis=1) * np.linspace(0.5, 1.5, 3 * 64)  # 3-channel 8x8 images
     params = dict(TINY, image_shape=(3, 8, 8), layers=("mid_block", "up_blocks.1"))
     featurizer = DiffusionFeaturizer(**params).fit(X)
-    data = scaled(featurizer, X)
+    data = scaled_samples(featurizer, X)
     plain = extractor(featurizer, channels_last=False)
     channels_last = extractor(featurizer, channels_last=True)
     seen = []
@@ -167,7 +163,7 @@ def test_cuda_extraction_matches_the_cpu(digits_small):
     on_cpu = fitted(X, layers=("mid_block", "x0"), timesteps=(20, 400), n_noise_draws=2)
     on_gpu = fitted(X, layers=("mid_block", "x0"), timesteps=(20, 400), n_noise_draws=2, device="cuda")
     np.testing.assert_allclose(on_gpu.transform(X), on_cpu.transform(X), rtol=1e-3, atol=1e-4)
-    data = scaled(on_gpu, X)
+    data = scaled_samples(on_gpu, X)
     half = extractor(on_gpu, precision="bfloat16").transform(data, on_gpu.timesteps_, 32)
     full = extractor(on_gpu).transform(data, on_gpu.timesteps_, 32)
     assert_bfloat16_close(half, full)

@@ -126,19 +126,6 @@ def test_mean_and_max_pool_the_unpooled_map(pooled, images):
     np.testing.assert_allclose(pooled["max"].transform(images), spatial.max(axis=2), atol=1e-6)
 
 
-# --------------------------------------------------------------------- noise draws
-def test_several_noise_draws_average_the_single_draw_features(images):
-    feat = DiffusionFeaturizer(n_noise_draws=2, image_shape=(1, 8, 8), **TINY).fit(images)
-    assert feat.noise_bank_.shape == (2, 1, 8, 8)
-    singles = []
-    for draw in range(2):
-        single = copy.deepcopy(feat)
-        single.noise_bank_ = feat.noise_bank_[draw : draw + 1]
-        singles.append(single.transform(images))
-    assert not np.allclose(singles[0], singles[1])
-    np.testing.assert_allclose(feat.transform(images), (singles[0] + singles[1]) / 2, atol=1e-6)
-
-
 # ---------------------------------------------------------------- noise levels
 @pytest.mark.parametrize(("num_train_timesteps", "beta_schedule"), [(1000, "linear"), (200, "squaredcos_cap_v2")])
 def test_sigmas_follow_the_diffusers_schedule(images, num_train_timesteps, beta_schedule):
