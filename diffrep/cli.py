@@ -10,7 +10,7 @@ from pathlib import Path
 from . import __version__
 
 QUICK = dict(max_steps=150, model_width=16)
-FULL = dict(max_steps=1500, model_width=32)
+FULL = dict(max_steps=2000, model_width=32)  # DiffusionFeaturizer's defaults
 
 
 def _int_list(text):
@@ -34,7 +34,7 @@ def _parser():
 
     def common(sub):
         sub.add_argument("--timesteps", type=_int_list, default=None,
-                         help="comma-separated DDPM timesteps, larger = noisier (default: 0,10,25,50,100,200,400,700)")
+                         help="comma-separated DDPM timesteps, larger = noisier (default: 0,10,25,50,100,200,400,700,999)")
         sub.add_argument("--layers", type=_str_list, default=None,
                          help="comma-separated layers to capture (default: the backbone's middle block)")
         sub.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
@@ -43,11 +43,15 @@ def _parser():
                          help="label-noise rates to compare (default: 0,0.4)")
         sub.add_argument("--out", type=Path, default=Path("diffrep-out"), help="output folder for figures")
         sub.add_argument("--seed", type=int, default=0, help="random_state of everything (default 0)")
+        sub.add_argument("--memory", type=Path, default=None,
+                         help="cache folder of trained denoisers: a second run with the same data and "
+                         "settings skips training")
         sub.add_argument("--quiet", action="store_true", help="no progress bars")
 
     demo = commands.add_parser("demo", help="the whole idea on the embedded digits (no download)",
                                description="Train a small UNet denoiser on sklearn's 8x8 digits, sweep the "
-                               "noise level, compare single timesteps, the noise-level ensemble and raw pixels.")
+                               "noise level, compare single timesteps, the noise-level ensemble and tuned "
+                               "raw-pixel baselines.")
     demo.add_argument("--quick", action="store_true", help="a smoke test in under a minute")
     common(demo)
 
@@ -70,7 +74,8 @@ def _featurizer_settings(args, defaults):
         settings["max_steps"] = args.max_steps
     if getattr(args, "image_shape", None):
         settings["image_shape"] = args.image_shape
-    return DiffusionFeaturizer(layers=args.layers, device=args.device, random_state=args.seed, **settings)
+    return DiffusionFeaturizer(layers=args.layers, device=args.device, random_state=args.seed,
+                               memory=args.memory, **settings)
 
 
 def _report(args, X, y, defaults, name):
