@@ -276,8 +276,8 @@ def load_pretrained(source):
     A directory is identified by its resolved path and the modification times
     and sizes of its model and scheduler files (a directory that is not a
     model or pipeline directory is rejected before anything in it is listed),
-    so a model saved again at the same place is reloaded; a hub id by itself. The last few sources stay loaded. Every call
-    returns its own deep copy: the loaded original is never handed out, moved
+    so a model saved again at the same place is reloaded; a hub id by itself.
+    The last few sources stay loaded. Every call returns its own deep copy: the loaded original is never handed out, moved
     to a device or trained, so fine-tuning one copy leaves the others intact.
 
     Parameters

@@ -123,7 +123,9 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         ``verbose`` train once, e.g. in a grid search. Fits repeat, and hit the
         cache, only with an int ``random_state``. A directory shared between
         processes or machines shares the cache; see ``docs/scaling_out.rst`` for
-        GPU clusters (one GPU per worker).
+        GPU clusters (one GPU per worker). Entries are safetensors weights and
+        JSON behind a checksum, under ``<memory>/diffrep-trained/``: reading
+        them runs no code, and a damaged entry is retrained with a warning.
     checkpoint_dir : str, os.PathLike or None, default=None
         Directory of training checkpoints; None writes none. Every
         ``checkpoint_every`` steps, and at the last step, the network, its EMA,
@@ -132,9 +134,13 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         the initial weights, the scaled data, the schedule, the seed and the
         training settings. A fit that finds its own checkpoint there resumes
         from it and ends with the same weights as an uninterrupted fit; a
-        checkpoint of other data or settings is never resumed. If the loss
-        diverges the fit raises and the featurizer is left unfitted (the
-        checkpoints already written stay on disk).
+        checkpoint of other data or settings is never resumed, nor is one that
+        fails its checksum or holds non-finite values (it is ignored with a
+        warning and overwritten). If a checkpoint cannot be written (a full
+        disk), the fit warns, naming the directory, and trains on without
+        checkpoints. If the loss or the weights diverge the fit raises and the
+        featurizer is left unfitted (the finite checkpoints already written
+        stay on disk).
     checkpoint_every : int, default=500
         Training steps between checkpoints.
 

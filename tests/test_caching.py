@@ -18,6 +18,7 @@ from diffrep import DiffusionFeaturizer
 from diffrep.denoisers.mlp import MLPDenoiser
 
 from .conftest import TINY
+from .test_checkpoints import _WritesMarker
 
 TIMESTEPS = [10, 50, 100, 200, 300, 400, 500, 600]
 TABLE = dict(TINY, denoiser="mlp")
@@ -247,16 +248,6 @@ def test_process_backend_shares_the_cache(digits_small, tmp_path):
     assert len(cached_entries(tmp_path / "parallel")) == 3
 
 
-class _WritesMarker:
-    """A pickle payload that creates a file when unpickled."""
-
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (open, (str(self.marker), "w"))
-
-
 def _only_entry(location):
     (path,) = location.rglob("*.safetensors")
     return path
@@ -300,7 +291,8 @@ def test_a_damaged_cache_entry_warns_once_and_is_retrained(table, trainings, tmp
     path = _only_entry(tmp_path / "cache")
     damage(path)
     trainings.clear()
-    with pytest.warns(UserWarning, match=rf"Ignoring the memory cache entry {path} \({reason}.*\); training again") as w:
+    expected = rf"Ignoring the memory cache entry {path} \({reason}.*\); training again"
+    with pytest.warns(UserWarning, match=expected) as w:
         again = DiffusionFeaturizer(memory=tmp_path / "cache", **TABLE).fit(X)
     assert len(w) == 1 and "\n" not in str(w[0].message)
     assert len(trainings) == 1

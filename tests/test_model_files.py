@@ -146,7 +146,7 @@ def no_network_expected(monkeypatch):
 
 def test_a_missing_path_that_cannot_be_a_hub_id_fails_at_once(no_network_expected, digits_small):
     for missing in ("models/unets/tiny", "./models/unet", "no-such-model"):
-        with pytest.raises(ValueError, match=rf"denoiser='{re.escape(missing)}': no such file or directory"):
+        with pytest.raises(ValueError, match=rf"denoiser='{re.escape(missing)}': no such directory"):
             DiffusionFeaturizer(denoiser=missing, image_shape=(1, 8, 8), device="cpu").fit(digits_small[0])
 
 

@@ -247,7 +247,7 @@ def check_local_source(source):
         A path that is not taken for a hub id.
     """
     if not os.path.exists(source):
-        raise ValueError(f"denoiser={source!r}: no such file or directory (in {os.getcwd()}).")
+        raise ValueError(f"denoiser={source!r}: no such directory (nothing exists there, relative to {os.getcwd()}).")
     if not os.path.isdir(source):
         raise ValueError(f"denoiser={source!r} is a file; expected a diffusers model or pipeline directory.")
 
