@@ -24,8 +24,7 @@ def resolve_device(device):
     if device == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
-        mps = getattr(torch.backends, "mps", None)
-        if mps is not None and mps.is_available():
+        if _mps_available():
             return torch.device("mps")
         return torch.device("cpu")
     try:
@@ -36,7 +35,16 @@ def resolve_device(device):
         ) from None
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} was requested but CUDA is not available here.")
+    if resolved.type == "mps" and not _mps_available():
+        raise ValueError(
+            f"device={device!r} was requested but Apple MPS is not available here; use 'auto' or 'cpu'."
+        )
     return resolved
+
+
+def _mps_available():
+    mps = getattr(torch.backends, "mps", None)
+    return mps is not None and mps.is_available()
 
 
 def available_or_cpu(device):
@@ -55,7 +63,7 @@ def available_or_cpu(device):
     usable = {
         "cpu": True,
         "cuda": torch.cuda.is_available(),
-        "mps": getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available(),
+        "mps": _mps_available(),
     }.get(device.type, False)
     if usable:
         return device

@@ -34,6 +34,31 @@ def check_float(name, value, low=0.0, high=np.inf, low_inclusive=False):
     return float(value)
 
 
+def check_finite_features(features):
+    """Raise ``ValueError`` when features hold NaN or infinity; return them otherwise.
+
+    Finite inputs give non-finite features only when they lie so far outside
+    the training range that the denoiser's activations overflow.
+
+    Parameters
+    ----------
+    features : ndarray of shape (n_samples, n_features)
+
+    Returns
+    -------
+    features : ndarray
+        The same array.
+    """
+    bad = ~np.isfinite(features).all(axis=1)
+    if bad.any():
+        raise ValueError(
+            f"The features of {int(bad.sum())} of {len(features)} samples (e.g. row {int(np.argmax(bad))} of X) "
+            "are NaN or infinite: those inputs lie so far outside the range of the training data that the "
+            "denoiser's activations overflow. Check their scale."
+        )
+    return features
+
+
 def check_timesteps(timesteps, num_train_timesteps, name="timesteps"):
     """Validate schedule indices; return them as a tuple of ``int``.
 

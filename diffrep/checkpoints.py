@@ -1,11 +1,17 @@
-"""Training checkpoints: written atomically, read without executing code, keyed by what training depends on.
+"""Training checkpoints: written atomically, verified before resuming, keyed by what training depends on.
 
 A checkpoint holds everything the training loop needs to continue exactly
 where it stopped: the network, its exponential moving average, the optimizer
 state, the state of the generator that draws batches, noise and timesteps, and
-the loss curve so far (whose length is the step count). It holds tensors,
-dicts, lists, tuples, numbers and strings only, so it is read with
-``torch.load(weights_only=True)``: a checkpoint file can never run code.
+the loss curve so far (whose length is the step count).
+
+Nothing damaged or foreign is ever resumed. A file starts with a format line
+and the SHA-256 of the rest, checked before anything is unpickled; the rest
+holds tensors, dicts, lists, tuples, numbers and strings only and is read with
+``torch.load(weights_only=True)``, so a checkpoint file can never run code.
+Before resuming, every tensor must be finite and the loss curve must be as long
+as the optimizer's own step count. A checkpoint that fails any check is ignored
+with a warning, and training starts from step 0 (and overwrites it).
 
 Each training run has its own file in the checkpoint directory, named after a
 fingerprint of the initial network, the schedule, the training data, the
@@ -16,24 +22,28 @@ overwrites one either.
 
 Files are replaced atomically (a temporary file in the same directory,
 flushed and fsynced, then ``os.replace``), so a crash or a Ctrl-C while
-writing leaves the previous checkpoint intact.
+writing leaves the previous checkpoint intact; the temporary files of a
+killed process are removed when the same run starts again. If a checkpoint
+cannot be written (a full disk, a read-only directory), training goes on
+without checkpoints, with a warning that names the directory.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
+import io
 import os
 import pickle
-import tempfile
 import warnings
 from pathlib import Path
 
 import torch
 
+from ._files import atomic_write, remove_stray_temporaries, sealed, unsealed
 from .caching import fingerprint_array, fingerprint_module, fingerprint_schedule
 
-FORMAT = "diffrep-training-checkpoint-1"
+FORMAT = "diffrep-training-checkpoint-2"
+_MAGIC = FORMAT.encode() + b"\n"
 _KEYS = frozenset({"format", "fingerprint", "network", "ema", "optimizer", "generator", "loss_curve"})
 
 
@@ -68,46 +78,68 @@ def training_fingerprint(network, data, schedule, generator, settings):
     return hashlib.blake2b("|".join(parts).encode(), digest_size=20).hexdigest()
 
 
-def atomic_save(obj, path):
-    """``torch.save(obj, path)`` such that ``path`` is never left half-written.
-
-    The object is written to a temporary file in the same directory, flushed
-    and fsynced, then moved over ``path`` with ``os.replace``. If anything fails
-    (a full disk, a crash, a ``KeyboardInterrupt``), the temporary file is
-    removed and the previous ``path`` is untouched.
+def read_checkpoint(path):
+    """The training state stored in a checkpoint file, verified but not yet checked for its run.
 
     Parameters
     ----------
-    obj : object
-        What to save.
     path : str or os.PathLike
-        The destination; its directory is created if needed.
+
+    Returns
+    -------
+    state : dict
+        With the keys ``format``, ``fingerprint``, ``network``, ``ema``,
+        ``optimizer``, ``generator`` and ``loss_curve``.
+
+    Raises
+    ------
+    ValueError
+        If the file is not a checkpoint of this format, is damaged (its
+        checksum differs), holds anything that unpickling would need code for,
+        or lacks an entry. The message says which, as a clause ("it ...").
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    payload = unsealed(_MAGIC, Path(path).read_bytes())
     try:
-        with os.fdopen(handle, "wb") as file:
-            torch.save(obj, file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
-    _fsync_directory(path.parent)
+        state = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise ValueError(
+            "it holds objects other than tensors and plain containers, which could run code"
+        ) from None
+    except Exception as exc:
+        raise ValueError(f"it cannot be read ({type(exc).__name__}: {str(exc).split('. ')[0]})") from None
+    if not isinstance(state, dict) or set(state) != _KEYS or state["format"] != FORMAT:
+        raise ValueError("it is not a diffrep training checkpoint")
+    return state
 
 
-def _fsync_directory(directory):
-    """Make a rename in ``directory`` durable (POSIX only; elsewhere a no-op)."""
-    if os.name != "posix":
-        return
-    handle = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(handle)
-    finally:
-        os.close(handle)
+def _tensors(value):
+    """Every tensor inside nested dicts, lists and tuples."""
+    if isinstance(value, torch.Tensor):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _tensors(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _tensors(item)
+
+
+def _check_resumable(state, max_steps):
+    """Raise ``ValueError`` (a clause) unless the state is finite and consistent with its step count."""
+    loss_curve = state["loss_curve"]
+    if not isinstance(loss_curve, list) or not all(isinstance(value, float) for value in loss_curve):
+        raise ValueError("its loss curve is not a list of numbers")
+    if len(loss_curve) > max_steps:
+        raise ValueError(f"it records {len(loss_curve)} steps of a run of {max_steps}")
+    weights = (state["network"], state["ema"], state["optimizer"])
+    if not all(torch.isfinite(value).all() for value in _tensors(weights) if value.is_floating_point()):
+        raise ValueError("it holds NaN or infinite weights or optimizer state")
+    optimizer_state = state["optimizer"].get("state", {}) if isinstance(state["optimizer"], dict) else {}
+    optimizer_steps = {int(entry["step"]) for entry in optimizer_state.values() if "step" in entry}
+    if optimizer_steps and optimizer_steps != {len(loss_curve)}:
+        raise ValueError(
+            f"its loss curve has {len(loss_curve)} steps but its optimizer ran {sorted(optimizer_steps)}"
+        )
 
 
 class TrainingCheckpoint:
@@ -124,14 +156,21 @@ class TrainingCheckpoint:
     ----------
     path : pathlib.Path
         ``directory / "diffrep-<fingerprint prefix>.pt"``.
+    writable : bool
+        False once a write failed; no further write is tried in this run.
     """
 
     def __init__(self, directory, fingerprint):
         self.fingerprint = fingerprint
         self.path = Path(directory) / f"diffrep-{fingerprint[:16]}.pt"
+        self.writable = True
 
     def save(self, network, ema_network, optimizer, generator, loss_curve):
         """Atomically write the training state after ``len(loss_curve)`` steps.
+
+        A write that fails with an ``OSError`` (a full disk, no permission)
+        warns once, naming the directory, and turns checkpointing off for the
+        rest of the run; the training in memory goes on.
 
         Parameters
         ----------
@@ -140,6 +179,8 @@ class TrainingCheckpoint:
         generator : torch.Generator
         loss_curve : list of float
         """
+        if not self.writable:
+            return
         state = {
             "format": FORMAT,
             "fingerprint": self.fingerprint,
@@ -149,35 +190,41 @@ class TrainingCheckpoint:
             "generator": generator.get_state(),
             "loss_curve": [float(value) for value in loss_curve],
         }
-        atomic_save(state, self.path)
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        try:
+            atomic_write(self.path, sealed(_MAGIC, buffer.getvalue()))
+        except OSError as exc:
+            self.writable = False
+            warnings.warn(
+                f"Cannot write training checkpoints to checkpoint_dir={os.fspath(self.path.parent)!r} "
+                f"({exc.strerror or exc}); training goes on without checkpoints after step {len(loss_curve)}.",
+                UserWarning,
+                stacklevel=3,
+            )
 
-    def _read(self):
-        """The saved state, or None (with a warning) when it is absent or not this run's."""
+    def _read(self, max_steps):
+        """The saved state, or None (with a warning) when it is absent, not this run's or not resumable."""
         if not self.path.is_file():
             return None
         try:
-            state = torch.load(self.path, map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError:
-            reason = "it holds objects other than tensors and plain containers, which could run code"
-            return self._ignore(f"it cannot be read safely: {reason}")
-        except Exception as exc:
-            reason = f"{type(exc).__name__}: {str(exc).split('. ')[0]}"
-            return self._ignore(f"it cannot be read safely ({reason}); it is truncated or corrupt")
-        if not isinstance(state, dict) or set(state) != _KEYS or state["format"] != FORMAT:
-            return self._ignore("it is not a diffrep training checkpoint")
-        if state["fingerprint"] != self.fingerprint:
-            return self._ignore("it was written for other training data or settings")
+            state = read_checkpoint(self.path)
+            if state["fingerprint"] != self.fingerprint:
+                raise ValueError("it was written for other training data or settings")
+            _check_resumable(state, max_steps)
+        except (OSError, ValueError) as reason:
+            warnings.warn(
+                f"Ignoring the checkpoint {self.path}: {reason}. Training starts from step 0 and overwrites it.",
+                UserWarning,
+                stacklevel=4,
+            )
+            return None
         return state
 
-    def _ignore(self, reason):
-        warnings.warn(
-            f"Ignoring the checkpoint {self.path}: {reason}. Training starts from step 0 and overwrites it.",
-            UserWarning,
-            stacklevel=4,
-        )
-
     def restore(self, network, ema_network, optimizer, generator, max_steps):
-        """Load the saved state into the training objects, if there is one.
+        """Load the saved state into the training objects, if there is a sound one.
+
+        Stray temporary files of this run's killed writes are removed first.
 
         Parameters
         ----------
@@ -195,15 +242,13 @@ class TrainingCheckpoint:
         Raises
         ------
         ValueError
-            If a checkpoint of this run exists but does not fit the training objects.
+            If a sound checkpoint of this run exists but does not fit the training objects.
         """
-        state = self._read()
+        remove_stray_temporaries(self.path)
+        state = self._read(max_steps)
         if state is None:
             return []
-        loss_curve = state["loss_curve"]
         try:
-            if not isinstance(loss_curve, list) or len(loss_curve) > max_steps:
-                raise ValueError(f"it records {len(loss_curve)} steps of a run of {max_steps}")
             network.load_state_dict(state["network"])
             ema_network.load_state_dict(state["ema"])
             optimizer.load_state_dict(state["optimizer"])
@@ -213,7 +258,7 @@ class TrainingCheckpoint:
                 f"The checkpoint {self.path} belongs to this training run but cannot be restored ({exc}); "
                 "delete it to train from scratch."
             ) from exc
-        return [float(value) for value in loss_curve]
+        return list(state["loss_curve"])
 
 
 def check_checkpoint_dir(checkpoint_dir):

@@ -222,6 +222,7 @@ class NoiseEnsembleClassifier(ClassifierMixin, BaseEstimator):
     def _featurizer_template(self):
         """The featurizer to fit (a copy; a frozen one as is), seeded by ``random_state`` if it has no seed."""
         if isinstance(self.featurizer, FrozenEstimator):
+            check_is_fitted(self.featurizer.estimator)  # before its schedule is asked for
             return self.featurizer
         featurizer = DiffusionFeaturizer() if self.featurizer is None else clone(check_featurizer(self.featurizer))
         if featurizer.get_params().get("random_state", 0) is None:

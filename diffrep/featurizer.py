@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import warnings
 
 import numpy as np
 import torch
@@ -15,6 +14,7 @@ from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 from ._device import available_or_cpu, resolve_device
 from ._validation import (
     check_choice,
+    check_finite_features,
     check_float,
     check_int,
     check_layers,
@@ -29,6 +29,10 @@ from .extraction import POOLINGS, PRECISIONS, FeatureExtractor
 from .scaling import SCALINGS, DataScaler
 from .schedules import PREDICTION_TYPES
 from .training import TrainingInterrupted, train_denoiser
+
+
+# The largest learning rate the float32 optimizer can hold.
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def _generator(seed):
@@ -127,7 +131,9 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         ``verbose`` train once, e.g. in a grid search. Fits repeat, and hit the
         cache, only with an int ``random_state``. A directory shared between
         processes or machines shares the cache; see ``docs/scaling_out.rst`` for
-        GPU clusters (one GPU per worker).
+        GPU clusters (one GPU per worker). Entries are safetensors weights and
+        JSON behind a checksum, under ``<memory>/diffrep-trained/``: reading
+        them runs no code, and a damaged entry is retrained with a warning.
     checkpoint_dir : str, os.PathLike or None, default=None
         Directory of training checkpoints; None writes none. Every
         ``checkpoint_every`` steps, and at the last step, the network, its EMA,
@@ -136,9 +142,13 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         the initial weights, the scaled data, the schedule, the seed and the
         training settings. A fit that finds its own checkpoint there resumes
         from it and ends with the same weights as an uninterrupted fit; a
-        checkpoint of other data or settings is never resumed. If the loss
-        diverges the fit raises and the featurizer is left unfitted (the
-        checkpoints already written stay on disk).
+        checkpoint of other data or settings is never resumed, nor is one that
+        fails its checksum or holds non-finite values (it is ignored with a
+        warning and overwritten). If a checkpoint cannot be written (a full
+        disk), the fit warns, naming the directory, and trains on without
+        checkpoints. If the loss or the weights diverge the fit raises and the
+        featurizer is left unfitted (the finite checkpoints already written
+        stay on disk).
     checkpoint_every : int, default=500
         Training steps between checkpoints.
 
@@ -173,9 +183,11 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         Training loss per step (empty when nothing was trained).
     n_steps_ : int
         Number of training steps run, resumed ones included; fewer than
-        ``max_steps`` when a ``KeyboardInterrupt`` (Ctrl-C) stopped training: the
-        fit then warns and keeps the weights learned so far. A Ctrl-C after
-        training stopped aborts the fit.
+        ``max_steps`` when a ``KeyboardInterrupt`` (Ctrl-C) stopped training:
+        the featurizer then keeps the weights learned so far and is usable,
+        and ``fit`` re-raises the interrupt, so that a grid search or a script
+        stops too. A partial training never enters the ``memory`` cache. A
+        Ctrl-C after training stopped aborts the fit.
 
     See Also
     --------
@@ -255,7 +267,7 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         check_int("max_steps", self.max_steps, minimum=0)
         check_int("batch_size", self.batch_size)
         check_int("verbose", self.verbose, minimum=0)
-        check_float("learning_rate", self.learning_rate)
+        check_float("learning_rate", self.learning_rate, high=_FLOAT32_MAX)
         check_float("ema_decay", self.ema_decay, high=1.0, low_inclusive=True)
         if self.model_width is not None:
             check_int("model_width", self.model_width)
@@ -304,21 +316,26 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         self.scaler_ = DataScaler(self._scaling_kind(network)).fit(X_2d)
         self.device_ = resolve_device(self.device)
         train = built_in if self.train_denoiser == "auto" else self.train_denoiser
-        self.loss_curve_ = []
+        self.loss_curve_, interrupted = [], None
         if train and self.max_steps > 0:
-            network, self.loss_curve_ = self._train(network, schedule, self._scaled(X_2d), train_seed)
+            network, self.loss_curve_, interrupted = self._train(network, schedule, self._scaled(X_2d), train_seed)
         self.n_steps_ = len(self.loss_curve_)
         self.network_ = network.to(self.device_).eval().requires_grad_(False)
         self.schedule_ = schedule
         self.sigmas_ = schedule.sigmas(self.timesteps_)
         self.noise_seed_ = int(noise_seed)
         self.feature_info_ = self._extractor().describe(self.sample_shape_, self.timesteps_[0])
+        if interrupted is not None:
+            raise interrupted
         return self
 
     def _train(self, network, schedule, data, seed):
-        """Train ``network`` on scaled ``data`` (through the cache); return it and its loss curve.
+        """Train ``network`` on scaled ``data`` (through the cache).
 
-        A first Ctrl-C keeps what was learned so far, with a warning.
+        Returns the trained network, its loss curve and None; after a Ctrl-C,
+        the weights and losses of the completed steps and the
+        ``TrainingInterrupted`` that ``fit`` raises once the featurizer is
+        usable with them.
         """
         settings = dict(
             max_steps=self.max_steps,
@@ -339,10 +356,12 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
             checkpoint_every=self.checkpoint_every,
         )
         try:
-            return fitted_denoiser(self.memory, network, schedule, data, dict(settings, seed=int(seed)), train_network)
+            trained, loss_curve = fitted_denoiser(
+                self.memory, network, schedule, data, dict(settings, seed=int(seed)), train_network
+            )
         except TrainingInterrupted as interrupted:
-            warnings.warn(str(interrupted), UserWarning, stacklevel=3)
-            return interrupted.network, interrupted.loss_curve
+            return interrupted.network, interrupted.loss_curve, interrupted
+        return trained, loss_curve, None
 
     # ------------------------------------------------------------- transform
     def _scaled(self, X_2d):
@@ -397,10 +416,17 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         Returns
         -------
         features : ndarray of float32, shape (n_samples, n_timesteps * width)
+
+        Raises
+        ------
+        ValueError
+            If some features are NaN or infinite (inputs far outside the
+            training range overflow the denoiser).
         """
         X_2d = self._read(X)
         timesteps = check_timesteps(timesteps, self.schedule_.num_train_timesteps)
-        return self._extractor().transform(X_2d, timesteps, self.batch_size, self.verbose, prepare=self._scaled)
+        features = self._extractor().transform(X_2d, timesteps, self.batch_size, self.verbose, prepare=self._scaled)
+        return check_finite_features(features)
 
     def timesteps_for_sigmas(self, sigmas):
         """Timesteps of the fitted schedule closest to the given noise levels.

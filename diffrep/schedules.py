@@ -20,6 +20,58 @@ import numpy as np
 import torch
 
 PREDICTION_TYPES = ("epsilon", "sample", "v_prediction")
+# The longest schedule accepted: far beyond any published one, far below a memory problem.
+MAX_TIMESTEPS = 100_000
+
+
+def _check_length(num_train_timesteps):
+    """Raise ``ValueError`` unless the schedule length is an integer in ``[1, MAX_TIMESTEPS]``."""
+    if (
+        isinstance(num_train_timesteps, bool)
+        or not isinstance(num_train_timesteps, (int, np.integer))
+        or not 1 <= num_train_timesteps <= MAX_TIMESTEPS
+    ):
+        raise ValueError(
+            f"num_train_timesteps must be an integer in [1, {MAX_TIMESTEPS}], got {num_train_timesteps!r}."
+        )
+
+
+def check_scheduler_config(config):
+    """Validate the values of a scheduler config that ``DDPMScheduler`` would take blindly.
+
+    Parameters
+    ----------
+    config : dict
+        A diffusers scheduler config.
+
+    Raises
+    ------
+    ValueError
+        If ``num_train_timesteps`` is not an integer in ``[1, MAX_TIMESTEPS]``,
+        ``beta_start`` or ``beta_end`` is not a number in ``[0, 1)``, or
+        ``trained_betas`` is not a list of such numbers, one per timestep.
+    """
+    length = config.get("num_train_timesteps", 1000)
+    _check_length(length)
+    for name in ("beta_start", "beta_end"):
+        if name in config:
+            _check_betas(name, config[name])
+    betas = config.get("trained_betas")
+    if betas is not None:
+        _check_betas("trained_betas", betas)
+        if len(betas) != length:
+            raise ValueError(f"trained_betas must hold num_train_timesteps={length} values, got {len(betas)}.")
+
+
+def _check_betas(name, values):
+    """Raise ``ValueError`` unless ``values`` are real numbers in ``[0, 1)``."""
+    try:
+        array = np.asarray(values, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        array = np.array([np.nan])
+    if isinstance(values, (str, bool)) or not np.all((array >= 0) & (array < 1)):
+        shown = values if array.size == 1 else f"{array.size} values, e.g. {array[~((array >= 0) & (array < 1))][:1]}"
+        raise ValueError(f"{name} must hold numbers in [0, 1), got {shown}.")
 
 
 class NoiseSchedule:
@@ -58,10 +110,7 @@ class NoiseSchedule:
             raise ValueError(
                 f"prediction_type must be one of {PREDICTION_TYPES}, got {prediction_type!r}."
             )
-        if not isinstance(num_train_timesteps, (int, np.integer)) or num_train_timesteps < 1:
-            raise ValueError(
-                f"num_train_timesteps must be a positive integer, got {num_train_timesteps!r}."
-            )
+        _check_length(num_train_timesteps)
         try:
             scheduler = DDPMScheduler(
                 num_train_timesteps=int(num_train_timesteps),
@@ -87,10 +136,18 @@ class NoiseSchedule:
         Returns
         -------
         schedule : NoiseSchedule
+
+        Raises
+        ------
+        ValueError
+            If the config holds invalid values (see :func:`check_scheduler_config`)
+            or the schedule's ``alphas_cumprod`` are not finite values in ``(0, 1]``,
+            one per timestep.
         """
         from diffusers import DDPMScheduler
 
         if isinstance(scheduler, dict):
+            check_scheduler_config(scheduler)
             scheduler = DDPMScheduler.from_config(scheduler)
         if not hasattr(scheduler, "alphas_cumprod"):
             raise ValueError(
@@ -114,6 +171,12 @@ class NoiseSchedule:
             )
         self.scheduler_config = dict(config)
         self.alphas_cumprod = scheduler.alphas_cumprod.detach().to(torch.float64).clone()
+        abar = self.alphas_cumprod
+        if abar.shape != (self.num_train_timesteps,) or not (torch.isfinite(abar) & (abar > 0) & (abar <= 1)).all():
+            raise ValueError(
+                f"the schedule's alphas_cumprod must be {self.num_train_timesteps} finite values in (0, 1]; "
+                "check beta_start, beta_end and trained_betas."
+            )
 
     def __repr__(self):
         return (

@@ -74,7 +74,7 @@ class TrainingInterrupted(KeyboardInterrupt):
     A subclass of ``KeyboardInterrupt``, so a caller that does not handle it
     stops as on any Ctrl-C, and nothing downstream (a cache of trained
     denoisers) mistakes the partial result for a finished training. The
-    featurizer catches it and keeps the partial weights.
+    featurizer keeps the partial weights, then lets it propagate.
 
     Parameters
     ----------
@@ -105,7 +105,51 @@ class TrainingInterrupted(KeyboardInterrupt):
             resume = "No checkpoint was written yet (one every checkpoint_every steps)."
         super().__init__(
             f"Training was interrupted (KeyboardInterrupt) after {done} of {max_steps} steps; "
-            f"keeping the weights learned so far (n_steps_={done}). {resume}"
+            f"the featurizer keeps the weights learned so far (n_steps_={done}) and is usable. {resume}"
+        )
+
+
+def _non_finite(*networks):
+    """The name of a parameter or buffer of ``networks`` holding NaN or infinity, or None."""
+    for network in networks:
+        for name, tensor in network.state_dict().items():
+            if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+                return name
+    return None
+
+
+def _check_weights(step, learning_rate, *networks):
+    """Raise ``FloatingPointError`` when a network's weights hold NaN or infinity."""
+    name = _non_finite(*networks)
+    if name is not None:
+        raise FloatingPointError(
+            f"The denoiser's weights became NaN or infinite (e.g. {name}) at training step {step}; "
+            f"try a lower learning_rate (now {learning_rate})."
+        )
+
+
+@torch.no_grad()
+def _check_trained(ema_network, schedule, samples, batch_size, learning_rate):
+    """Raise ``FloatingPointError`` unless the trained weights are finite and give finite outputs.
+
+    Finite but huge weights (one step at a very large learning rate) can
+    still overflow in the forward pass, so the averaged network is run once on
+    a batch of noised training samples, at timesteps spread over the whole
+    schedule, with noise from its own fixed generator (the training generator
+    is left as it is).
+    """
+    step = "the last step"
+    _check_weights(step, learning_rate, ema_network)
+    device = next(ema_network.parameters(), torch.empty(0)).device
+    x0 = samples[: min(batch_size, samples.shape[0])]
+    noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(0))
+    timesteps = torch.linspace(0, schedule.num_train_timesteps - 1, x0.shape[0]).long()
+    noisy = schedule.add_noise(x0, noise, timesteps).to(device)
+    output = first_tensor(ema_network(noisy, timesteps.to(device)))
+    if not torch.isfinite(output).all():
+        raise FloatingPointError(
+            f"The trained denoiser's weights are finite after {step}, but its outputs on the training data "
+            f"overflow to NaN or infinity; try a lower learning_rate (now {learning_rate})."
         )
 
 
@@ -158,10 +202,14 @@ def train_denoiser(
     Raises
     ------
     FloatingPointError
-        If the loss becomes NaN or infinite; nothing is returned then.
+        If the loss becomes NaN or infinite, if the weights do (checked before
+        every checkpoint and after the last step), or if the trained network's
+        loss on a batch of ``data`` overflows; nothing is returned then and no
+        such network is checkpointed.
     TrainingInterrupted
         On ``KeyboardInterrupt`` during a step; it carries the EMA weights and
-        the loss curve of the completed steps.
+        the loss curve of the completed steps. A ``KeyboardInterrupt`` when the
+        weights are already non-finite carries nothing.
     """
     checkpoint = None
     if checkpoint_dir is not None:
@@ -196,9 +244,16 @@ def train_denoiser(
             ema.update(network, step)
             loss_curve.append(value)
             if checkpoint is not None and (len(loss_curve) % checkpoint_every == 0 or len(loss_curve) == max_steps):
+                _check_weights(step, learning_rate, network, ema.network)
                 checkpoint.save(network, ema.network, optimizer, generator, loss_curve)
     except KeyboardInterrupt:
         network.eval()
+        if _non_finite(ema.network) is not None:
+            raise KeyboardInterrupt(
+                f"Training was interrupted after {len(loss_curve)} of {max_steps} steps, when its weights had "
+                "already become NaN or infinite; nothing is kept."
+            ) from None
         raise TrainingInterrupted(ema.network, loss_curve, max_steps, checkpoint) from None
     network.eval()
+    _check_trained(ema.network, schedule, samples, batch_size, learning_rate)
     return ema.network, loss_curve

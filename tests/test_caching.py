@@ -1,6 +1,8 @@
 """A grid search over timesteps, layers or pooling trains the denoiser once per fold with ``memory``."""
 
 import copy
+import errno
+import json
 import os
 
 import joblib
@@ -16,6 +18,7 @@ from diffrep import DiffusionFeaturizer
 from diffrep.denoisers.mlp import MLPDenoiser
 
 from .conftest import TINY
+from .test_checkpoints import _WritesMarker
 
 TIMESTEPS = [10, 50, 100, 200, 300, 400, 500, 600]
 TABLE = dict(TINY, denoiser="mlp")
@@ -43,7 +46,7 @@ def assert_same_scores(search, reference):
 
 def cached_entries(location):
     """Paths of the trained denoisers stored under a cache directory."""
-    return sorted(str(path) for path in location.rglob("output.pkl"))
+    return sorted(str(path) for path in location.rglob("*.safetensors"))
 
 
 def assert_same_fit(fitted, reference, X):
@@ -243,3 +246,85 @@ def test_process_backend_shares_the_cache(digits_small, tmp_path):
     parallel = grid_search(X, y, memory=tmp_path / "parallel", timesteps=TIMESTEPS[:4], n_jobs=2)
     assert_same_scores(parallel, reference)
     assert len(cached_entries(tmp_path / "parallel")) == 3
+
+
+def _only_entry(location):
+    (path,) = location.rglob("*.safetensors")
+    return path
+
+
+def _flip_a_weight_byte(path):
+    data = bytearray(path.read_bytes())
+    data[-100] ^= 0x40
+    path.write_bytes(bytes(data))
+
+
+def _non_finite_weights(path):
+    from safetensors.torch import load, save
+
+    payload = caching.unsealed(caching._ENTRY_MAGIC, path.read_bytes())
+    tensors = load(payload)
+    next(iter(tensors.values())).fill_(float("nan"))
+    metadata = {"diffrep": json.dumps(caching._entry_header(payload))}
+    path.write_bytes(caching.sealed(caching._ENTRY_MAGIC, save(tensors, metadata=metadata)))
+
+
+def _another_trainings_entry(path):
+    other = path.parent.parent / "other"
+    DiffusionFeaturizer(memory=other, **{**TABLE, "learning_rate": 5e-3}).fit(np.ones((20, 6)) * np.arange(6))
+    path.write_bytes(_only_entry(other).read_bytes())
+
+
+@pytest.mark.parametrize(
+    "damage, reason",
+    [
+        (_flip_a_weight_byte, "its checksum does not match its content"),
+        (lambda path: path.write_bytes(path.read_bytes()[:300]), "its checksum does not match its content"),
+        (_non_finite_weights, "it holds NaN or infinite weights"),
+        (_another_trainings_entry, "it was written for another training"),
+    ],
+    ids=["flipped-byte", "truncated", "nan-weights", "foreign"],
+)
+def test_a_damaged_cache_entry_warns_once_and_is_retrained(table, trainings, tmp_path, damage, reason):
+    X, _ = table
+    first = DiffusionFeaturizer(memory=tmp_path / "cache", **TABLE).fit(X)
+    path = _only_entry(tmp_path / "cache")
+    damage(path)
+    trainings.clear()
+    expected = rf"Ignoring the memory cache entry {path} \({reason}.*\); training again"
+    with pytest.warns(UserWarning, match=expected) as w:
+        again = DiffusionFeaturizer(memory=tmp_path / "cache", **TABLE).fit(X)
+    assert len(w) == 1 and "\n" not in str(w[0].message)
+    assert len(trainings) == 1
+    assert_same_fit(again, first, X)  # never the damaged weights
+    DiffusionFeaturizer(memory=tmp_path / "cache", **TABLE).fit(X)
+    assert len(trainings) == 1  # the entry was replaced by a good one
+
+
+def test_a_planted_pickle_anywhere_in_the_cache_runs_no_code(table, trainings, tmp_path):
+    X, _ = table
+    first = DiffusionFeaturizer(memory=tmp_path, **TABLE).fit(X)
+    marker = tmp_path.parent / f"{tmp_path.name}-code-ran"
+    planted = [path for path in tmp_path.rglob("*") if path.is_file()]
+    assert planted
+    for path in planted:  # every file of the cache, whatever its name, becomes a payload
+        joblib.dump(_WritesMarker(marker), path)
+    (tmp_path / "joblib").mkdir(exist_ok=True)
+    joblib.dump(_WritesMarker(marker), tmp_path / "joblib" / "output.pkl")
+    with pytest.warns(UserWarning, match="Ignoring the memory cache entry"):
+        again = DiffusionFeaturizer(memory=tmp_path, **TABLE).fit(X)
+    assert not marker.exists()
+    assert len(trainings) == 2
+    assert_same_fit(again, first, X)
+
+
+def test_a_cache_that_cannot_be_written_warns_and_the_fit_goes_on(table, monkeypatch, tmp_path):
+    X, _ = table
+
+    def full_disk(path, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(caching, "atomic_write", full_disk)
+    with pytest.warns(UserWarning, match=rf"Cannot write to the memory cache at .*\({os.strerror(errno.ENOSPC)}\)"):
+        cached = DiffusionFeaturizer(memory=tmp_path, **TABLE).fit(X)
+    assert_same_fit(cached, DiffusionFeaturizer(**TABLE).fit(X), X)

@@ -1,12 +1,15 @@
-"""Checkpoints: written atomically, resumed exactly, never resumed for other data or settings."""
+"""Checkpoints: written atomically, verified, resumed exactly, never resumed for other data or settings."""
 
+import errno
+import io
 import os
+import stat
 
 import numpy as np
 import pytest
 import torch
 
-from diffrep import DiffusionFeaturizer, checkpoints
+from diffrep import DiffusionFeaturizer, _files, checkpoints
 
 from .conftest import TINY
 from .test_interrupt import assert_same_weights, interrupt_training_at
@@ -20,7 +23,14 @@ def only_checkpoint(directory):
 
 
 def saved_steps(path):
-    return len(torch.load(path, weights_only=True)["loss_curve"])
+    return len(checkpoints.read_checkpoint(path)["loss_curve"])
+
+
+def write_sealed(path, state):
+    """Write ``state`` as a checkpoint with a valid header and checksum, as a forger would."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    path.write_bytes(_files.sealed(checkpoints._MAGIC, buffer.getvalue()))
 
 
 @pytest.mark.parametrize("denoiser, data", [("unet", "digits_small"), ("mlp", "table")])
@@ -34,7 +44,7 @@ def test_resuming_after_ctrl_c_ends_with_the_weights_of_an_uninterrupted_fit(
     reference = DiffusionFeaturizer(**settings).fit(X)
 
     interrupt_training_at(monkeypatch, 7)  # Ctrl-C during step 6: steps 0-5 are done
-    with pytest.warns(UserWarning, match="after 6 of 10 steps.*resumes from the checkpoint"):
+    with pytest.raises(KeyboardInterrupt, match="after 6 of 10 steps.*resumes from the checkpoint"):
         DiffusionFeaturizer(**settings, checkpoint_dir=tmp_path).fit(X)
     assert saved_steps(only_checkpoint(tmp_path)) == 4
 
@@ -105,29 +115,62 @@ def test_a_checkpoint_of_another_run_under_this_runs_name_is_ignored(table, monk
     assert_same_weights(refit.network_, fresh.network_)
 
 
-@pytest.mark.parametrize("failure", [OSError("No space left on device"), KeyboardInterrupt()])
-def test_a_crash_while_writing_leaves_the_previous_checkpoint_intact(table, monkeypatch, tmp_path, failure):
+def fail_file_syncs_after(monkeypatch, count, failure):
+    """Make every fsync of a file after the first ``count`` raise ``failure``: the data is written, not durable."""
+    real_fsync = os.fsync
+    synced = []
+
+    def fsync(fd):
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            synced.append(None)
+            if len(synced) > count:
+                raise failure
+        real_fsync(fd)
+
+    monkeypatch.setattr(_files.os, "fsync", fsync)
+
+
+def test_a_ctrl_c_while_writing_leaves_the_previous_checkpoint_intact(table, monkeypatch, tmp_path):
     X, _ = table
     reference = DiffusionFeaturizer(**SETTINGS).fit(X)
-    real_save = torch.save
-    saves = []
-
-    def crash_on_second_save(obj, file):
-        saves.append(None)
-        if len(saves) == 2:  # the step-8 checkpoint: half written, then the crash
-            file.write(b"\x00" * 100)
-            raise failure
-        real_save(obj, file)
-
-    monkeypatch.setattr(checkpoints.torch, "save", crash_on_second_save)
-    with pytest.warns(UserWarning) if isinstance(failure, KeyboardInterrupt) else pytest.raises(OSError):
+    fail_file_syncs_after(monkeypatch, 1, KeyboardInterrupt())  # the step-8 checkpoint is cut short
+    with pytest.raises(KeyboardInterrupt, match="after 8 of 10 steps"):
         DiffusionFeaturizer(**SETTINGS, checkpoint_dir=tmp_path).fit(X)
-    monkeypatch.setattr(checkpoints.torch, "save", real_save)
+    monkeypatch.undo()
 
     assert os.listdir(tmp_path) == [only_checkpoint(tmp_path).name]  # no temporary file left over
     assert saved_steps(only_checkpoint(tmp_path)) == 4
     resumed = DiffusionFeaturizer(**SETTINGS, checkpoint_dir=tmp_path).fit(X)
     assert_same_weights(resumed.network_, reference.network_)
+
+
+def test_a_full_disk_warns_naming_the_directory_and_training_goes_on(table, monkeypatch, tmp_path):
+    """Decision: checkpointing stops with one warning; the fit finishes with the weights of an uninterrupted one."""
+    X, _ = table
+    reference = DiffusionFeaturizer(**SETTINGS).fit(X)
+    fail_file_syncs_after(monkeypatch, 1, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)))
+    with pytest.warns(UserWarning, match=rf"Cannot write training checkpoints to checkpoint_dir='{tmp_path}' "
+                      rf"\({os.strerror(errno.ENOSPC)}\); training goes on without checkpoints") as caught:
+        fitted = DiffusionFeaturizer(**SETTINGS, checkpoint_dir=tmp_path).fit(X)
+    assert len(caught) == 1  # the step-10 checkpoint is not tried again
+    assert fitted.n_steps_ == 10
+    assert_same_weights(fitted.network_, reference.network_)
+    monkeypatch.undo()
+    assert os.listdir(tmp_path) == [only_checkpoint(tmp_path).name]
+    assert saved_steps(only_checkpoint(tmp_path)) == 4
+
+
+def test_stray_temporary_files_of_a_killed_write_are_removed_at_the_next_start(table, tmp_path):
+    X, _ = table
+    DiffusionFeaturizer(**SETTINGS, checkpoint_dir=tmp_path).fit(X)
+    path = only_checkpoint(tmp_path)
+    stray = tmp_path / f".{path.name}.k1ll3d.tmp"  # what a process killed in the middle of a write leaves
+    stray.write_bytes(b"\x00" * 100)
+    other = tmp_path / ".another-file.pt.abc.tmp"  # another run's write in progress: not ours to remove
+    other.write_bytes(b"")
+    DiffusionFeaturizer(**SETTINGS, checkpoint_dir=tmp_path).fit(X)
+    assert not stray.exists()
+    assert other.exists()
 
 
 class _WritesMarker:
@@ -138,24 +181,63 @@ class _WritesMarker:
         return (open, (str(self.marker), "w"))
 
 
-@pytest.mark.parametrize("content", ["pickle", "truncated"])
-def test_an_unreadable_checkpoint_is_ignored_and_never_runs_code(table, monkeypatch, tmp_path, content):
+def _plant_pickle(path, marker):
+    torch.save({"loss_curve": _WritesMarker(marker)}, path)
+
+
+def _plant_sealed_pickle(path, marker):
+    write_sealed(path, {"loss_curve": _WritesMarker(marker)})
+
+
+def _truncate(path, marker):
+    path.write_bytes(path.read_bytes()[:200])
+
+
+def _flip_a_weight_byte(path, marker):
+    data = bytearray(path.read_bytes())
+    data[-2000] ^= 0x40  # inside the tensor data, near the end of the file
+    path.write_bytes(bytes(data))
+
+
+def _nan_ema(path, marker):
+    state = checkpoints.read_checkpoint(path)
+    next(iter(state["ema"].values())).fill_(float("nan"))
+    write_sealed(path, state)
+
+
+def _shorten_loss_curve(path, marker):
+    state = checkpoints.read_checkpoint(path)
+    state["loss_curve"] = state["loss_curve"][:6]
+    write_sealed(path, state)
+
+
+@pytest.mark.parametrize(
+    "damage, reason",
+    [
+        (_plant_pickle, "it is not in this format"),
+        (_plant_sealed_pickle, "it holds objects other than tensors and plain containers, which could run code"),
+        (_truncate, "its checksum does not match its content"),
+        (_flip_a_weight_byte, "its checksum does not match its content"),
+        (_nan_ema, "it holds NaN or infinite weights"),
+        (_shorten_loss_curve, r"its loss curve has 6 steps but its optimizer ran \[10\]"),
+    ],
+    ids=lambda value: getattr(value, "__name__", "").strip("_") or None,
+)
+def test_a_damaged_checkpoint_is_ignored_and_never_runs_code(table, monkeypatch, tmp_path, damage, reason):
     X, _ = table
     fresh = DiffusionFeaturizer(**SETTINGS, checkpoint_dir=tmp_path).fit(X)
     path = only_checkpoint(tmp_path)
     marker = tmp_path.parent / f"{tmp_path.name}-code-ran"
-    if content == "pickle":
-        torch.save({"loss_curve": _WritesMarker(marker)}, path)
-    else:
-        path.write_bytes(path.read_bytes()[:200])
+    damage(path, marker)
 
     calls = interrupt_training_at(monkeypatch)
-    with pytest.warns(UserWarning, match=f"Ignoring the checkpoint {path}: it cannot be read safely"):
+    with pytest.warns(UserWarning, match=f"Ignoring the checkpoint {path}: {reason}") as caught:
         refit = DiffusionFeaturizer(**SETTINGS, checkpoint_dir=tmp_path).fit(X)
+    assert len(caught) == 1
     assert not marker.exists()
-    assert len(calls) == 10
-    assert_same_weights(refit.network_, fresh.network_)
-    assert saved_steps(path) == 10  # replaced by a good one
+    assert len(calls) == 10  # trained from step 0 ...
+    assert_same_weights(refit.network_, fresh.network_)  # ... to the weights of an undamaged fit
+    assert saved_steps(path) == 10  # and the damaged file is replaced by a good one
 
 
 @pytest.mark.parametrize(

@@ -120,3 +120,51 @@ def test_without_the_thread_check_the_interleaving_breaks_capture(monkeypatch):
     torch.manual_seed(0)
     with pytest.raises(RuntimeError, match="did not run during the forward pass"):
         _interleave(_Network())
+
+
+@pytest.mark.parametrize("denoiser", ["mlp", "unet"])
+def test_a_fit_neither_reads_nor_changes_the_global_random_state(table, denoiser):
+    X = np.tile(table[0][:40], (1, 6))[:, :16] if denoiser == "unet" else table[0]
+    settings = dict(TINY, denoiser=denoiser, max_steps=2, image_shape=(1, 4, 4) if denoiser == "unet" else None)
+    torch.manual_seed(123)
+    first = DiffusionFeaturizer(**settings).fit(X)
+    expected_draw = torch.randn(3)
+    torch.manual_seed(456)  # another global state: same weights, and the draw after the fit is untouched
+    second = DiffusionFeaturizer(**settings).fit(X)
+    torch.manual_seed(123)
+    assert torch.equal(torch.randn(3), expected_draw)
+    for name, value in first.network_.state_dict().items():
+        assert torch.equal(value, second.network_.state_dict()[name]), name
+
+
+def test_fits_in_parallel_threads_equal_a_lone_fit(table):
+    """Each thread's network is drawn from its own generator, whatever the other threads do meanwhile."""
+    X, _ = table
+    seeds = list(range(6))
+    alone = {seed: DiffusionFeaturizer(**dict(TINY, denoiser="mlp", max_steps=1, random_state=seed)).fit(X)
+             for seed in seeds}
+    start = threading.Barrier(len(seeds))
+    fitted, errors = {}, []
+
+    def fit(seed):
+        start.wait()
+        try:
+            for _ in range(3):
+                fitted.setdefault(seed, []).append(
+                    DiffusionFeaturizer(**dict(TINY, denoiser="mlp", max_steps=1, random_state=seed)).fit(X)
+                )
+                torch.manual_seed(seed)  # a thread seeding the global generator must not matter either
+        except Exception as exc:  # reported below, in the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=fit, args=(seed,)) for seed in seeds]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    for seed in seeds:
+        reference = alone[seed].network_.state_dict()
+        for featurizer in fitted[seed]:
+            for name, value in featurizer.network_.state_dict().items():
+                assert torch.equal(value, reference[name]), (seed, name)

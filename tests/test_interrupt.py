@@ -1,4 +1,4 @@
-"""Ctrl-C during fit: training stops, the weights learned so far are kept, a second Ctrl-C aborts.
+"""Ctrl-C during fit: training stops, the weights learned so far are kept, and the interrupt propagates.
 
 A ``KeyboardInterrupt`` is injected from inside the training loop, where a
 real Ctrl-C lands: the ``call``-th loss computation raises it.
@@ -8,6 +8,9 @@ import numpy as np
 import pytest
 import torch
 from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import cross_val_score
+from sklearn.pipeline import make_pipeline
 from sklearn.utils.validation import check_is_fitted
 
 from diffrep import DiffusionFeaturizer, training
@@ -48,20 +51,18 @@ def assert_same_weights(network, other):
 
 
 @pytest.mark.parametrize("call", [1, 7])
-def test_ctrl_c_keeps_the_weights_of_the_completed_steps(table, monkeypatch, call):
+def test_ctrl_c_keeps_the_weights_of_the_completed_steps_then_propagates(table, monkeypatch, call):
     X, _ = table
     done = call - 1
     expected = DiffusionFeaturizer(**dict(SETTINGS, max_steps=done)).fit(X) if done else None
     interrupt_training_at(monkeypatch, call)
 
-    with pytest.warns(UserWarning, match=rf"interrupted \(KeyboardInterrupt\) after {done} of 10 steps"):
-        try:
-            featurizer = DiffusionFeaturizer(**SETTINGS).fit(X)
-        except KeyboardInterrupt:  # a test failure, rather than pytest stopping as on a Ctrl-C
-            pytest.fail("the Ctrl-C during training escaped from fit")
+    featurizer = DiffusionFeaturizer(**SETTINGS)
+    with pytest.raises(training.TrainingInterrupted, match=rf"interrupted \(KeyboardInterrupt\) after {done} of 10"):
+        featurizer.fit(X)
 
     assert featurizer.n_steps_ == done == len(featurizer.loss_curve_)
-    check_is_fitted(featurizer)
+    check_is_fitted(featurizer)  # usable with what was learned
     features = featurizer.transform(X)
     assert features.shape[0] == X.shape[0] and np.isfinite(features).all()
     if expected is not None:  # the EMA weights are those of a run of exactly `done` steps
@@ -69,8 +70,18 @@ def test_ctrl_c_keeps_the_weights_of_the_completed_steps(table, monkeypatch, cal
         assert featurizer.loss_curve_ == expected.loss_curve_
 
 
+def test_ctrl_c_stops_a_cross_validation_instead_of_scoring_partial_trainings(table, monkeypatch):
+    """The interrupt reaches the caller: no further fold trains or is scored."""
+    X, y = table
+    calls = interrupt_training_at(monkeypatch, 3)
+    pipeline = make_pipeline(DiffusionFeaturizer(**SETTINGS), LogisticRegression())
+    with pytest.raises(KeyboardInterrupt):
+        cross_val_score(pipeline, X, y, cv=3)
+    assert len(calls) == 3  # the first fold's third step, then nothing
+
+
 def test_a_second_ctrl_c_while_finishing_fit_aborts_it(table, monkeypatch):
-    """The first Ctrl-C stops training; one while fit computes ``feature_info_`` propagates."""
+    """A Ctrl-C while fit computes ``feature_info_`` leaves no half-updated estimator behind."""
     X, _ = table
     featurizer = DiffusionFeaturizer(**SETTINGS).fit(X)
     interrupt_training_at(monkeypatch, 4)
@@ -79,9 +90,10 @@ def test_a_second_ctrl_c_while_finishing_fit_aborts_it(table, monkeypatch):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(FeatureExtractor, "describe", second_ctrl_c)
-    with pytest.warns(UserWarning, match="after 3 of 10 steps"), pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt) as caught:
         featurizer.fit(X)
-    with pytest.raises(NotFittedError):  # an aborted refit leaves no half-updated estimator behind
+    assert not isinstance(caught.value, training.TrainingInterrupted)
+    with pytest.raises(NotFittedError):
         featurizer.transform(X)
 
 
@@ -90,7 +102,7 @@ def test_an_interrupted_training_is_not_cached(table, monkeypatch, tmp_path):
     X, _ = table
     settings = dict(SETTINGS, memory=tmp_path)
     interrupt_training_at(monkeypatch, 5)
-    with pytest.warns(UserWarning, match="after 4 of 10 steps"):
+    with pytest.raises(KeyboardInterrupt, match="after 4 of 10 steps"):
         DiffusionFeaturizer(**settings).fit(X)
     interrupt_training_at(monkeypatch)
     assert DiffusionFeaturizer(**settings).fit(X).n_steps_ == 10

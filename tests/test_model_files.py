@@ -2,6 +2,7 @@
 
 import json
 import re
+import time
 
 import numpy as np
 import pytest
@@ -103,14 +104,98 @@ def test_config_that_is_not_json(unet_dir):
         load_denoiser(unet_dir)
 
 
-def test_broken_scheduler_config_of_a_pipeline(unet_dir, tmp_path):
+def _pipeline_with_scheduler(unet_dir, tmp_path, settings):
+    """A pipeline directory around ``unet_dir`` whose scheduler config holds ``settings``."""
     pipeline = tmp_path / "pipeline"
     (pipeline / "scheduler").mkdir(parents=True)
     unet_dir.rename(pipeline / "unet")
     config = pipeline / "scheduler" / "scheduler_config.json"
-    config.write_text(json.dumps({"_class_name": "DDPMScheduler", "num_train_timesteps": "many"}))
-    with fails_naming(config, "cannot use the scheduler config"):
+    config.write_text(json.dumps({"_class_name": "DDPMScheduler", **settings}))
+    return pipeline, config
+
+
+@pytest.mark.parametrize(
+    "settings, problem",
+    [
+        ({"num_train_timesteps": "many"}, "num_train_timesteps must be an integer"),
+        ({"num_train_timesteps": 0}, "num_train_timesteps must be an integer in"),
+        ({"num_train_timesteps": 10**12}, "num_train_timesteps must be an integer in"),
+        ({"beta_end": 2.0}, r"beta_end must hold numbers in \[0, 1\), got 2.0"),
+        ({"num_train_timesteps": 4, "trained_betas": [0.1, float("nan"), 0.1, 0.1]}, "trained_betas must hold"),
+        ({"num_train_timesteps": 4, "trained_betas": [0.1, 0.2]}, "trained_betas must hold num_train_timesteps=4"),
+    ],
+    ids=["not-a-number", "zero-steps", "huge", "beta-end-2", "nan-betas", "short-betas"],
+)
+def test_invalid_scheduler_configs_are_refused_naming_the_file(unet_dir, tmp_path, settings, problem):
+    pipeline, config = _pipeline_with_scheduler(unet_dir, tmp_path, settings)
+    with fails_naming(config, problem):
         load_denoiser(pipeline)
+
+
+# ------------------------------------------------------------ paths and hub ids
+@pytest.fixture
+def no_network_expected(monkeypatch):
+    """Fail the test if the hub is contacted."""
+    from huggingface_hub import HfApi
+
+    def contacted(*args, **kwargs):
+        raise AssertionError("the hub was contacted")
+
+    monkeypatch.setattr(HfApi, "model_info", contacted)
+
+
+def test_a_missing_path_that_cannot_be_a_hub_id_fails_at_once(no_network_expected, digits_small):
+    for missing in ("models/unets/tiny", "./models/unet", "no-such-model"):
+        with pytest.raises(ValueError, match=rf"denoiser='{re.escape(missing)}': no such directory"):
+            DiffusionFeaturizer(denoiser=missing, image_shape=(1, 8, 8), device="cpu").fit(digits_small[0])
+
+
+@pytest.fixture
+def silent_hub(monkeypatch, tmp_path):
+    """A hub endpoint that accepts connections and never answers, with an empty local cache."""
+    import socket
+
+    import huggingface_hub.constants
+
+    from diffrep.denoisers import loading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", f"http://127.0.0.1:{server.getsockname()[1]}")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub-cache"))
+    monkeypatch.setattr(loading, "HUB_TIMEOUT", 0.5)
+    yield
+    server.close()
+
+
+def test_a_missing_local_path_that_could_be_a_hub_id_names_both_readings_and_times_out(silent_hub):
+    start = time.monotonic()
+    with pytest.raises(ValueError) as caught:
+        load_denoiser("models/unet")
+    assert time.monotonic() - start < 20  # never the minutes an unanswered request hangs without a timeout
+    message = str(caught.value)
+    assert "denoiser='models/unet' is not a local path (no such file or directory in" in message
+    assert "as a Hugging Face hub id it could not be downloaded nor found in the local cache" in message
+
+
+@pytest.mark.parametrize("root", ["/", "/usr", "tree"])
+def test_a_directory_that_is_no_model_directory_is_refused_without_walking_it(root, tmp_path, monkeypatch):
+    if root == "tree":  # many nested files, none of them a model
+        for index in range(50):
+            (tmp_path / f"d{index}" / "sub").mkdir(parents=True)
+            (tmp_path / f"d{index}" / "sub" / "file.txt").write_text("x")
+        root = tmp_path
+    from pathlib import Path
+
+    def walked(*args, **kwargs):
+        raise AssertionError("the directory was walked")
+
+    monkeypatch.setattr(Path, "rglob", walked)
+    monkeypatch.setattr(Path, "iterdir", walked)
+    with pytest.raises(ValueError, match=rf"denoiser='{re.escape(str(root))}' is not a diffusers model directory"):
+        DiffusionFeaturizer(denoiser=root, image_shape=(1, 8, 8), device="cpu").fit(np.zeros((4, 64)))
 
 
 class _WritesMarker:

@@ -160,17 +160,31 @@ def test_loaded_image_model_needs_images_of_its_channels(images, pipeline_dir, t
 
 
 def test_hub_id_goes_through_the_same_loader(images, pipeline_dir, monkeypatch):
+    """Only the model and scheduler files are downloaded, each request with a timeout."""
+    import types
+
     import huggingface_hub
 
-    requested = []
+    from diffrep.denoisers import loading
 
-    def snapshot_download(repo_id, **kwargs):
-        requested.append(repo_id)
-        return str(pipeline_dir)
+    files = sorted(str(path.relative_to(pipeline_dir)) for path in pipeline_dir.rglob("*") if path.is_file())
+    requests = []
 
-    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+    def model_info(self, repo_id, timeout=None, **kwargs):
+        requests.append(("info", repo_id, timeout))
+        names = files + ["vae/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors"]
+        return types.SimpleNamespace(sha="a" * 40, siblings=[types.SimpleNamespace(rfilename=n) for n in names])
+
+    def hf_hub_download(repo_id, filename, revision=None, etag_timeout=None, **kwargs):
+        requests.append((filename, revision, etag_timeout))
+        return str(pipeline_dir / filename)
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "model_info", model_info)
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", hf_hub_download)
     feat = DiffusionFeaturizer(denoiser="someone/tiny-ddpm", image_shape=(1, 8, 8), **TINY).fit(images)
-    assert requested == ["someone/tiny-ddpm"]
+    assert requests[0] == ("info", "someone/tiny-ddpm", loading.HUB_TIMEOUT)
+    assert sorted(name for name, _, _ in requests[1:]) == files  # no vae/, no text_encoder/
+    assert all(request[1:] == ("a" * 40, loading.HUB_TIMEOUT) for request in requests[1:])
     assert feat.schedule_.num_train_timesteps == 500
 
 

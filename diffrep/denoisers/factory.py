@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 import os
 
 import torch
@@ -13,21 +14,48 @@ from ..schedules import NoiseSchedule
 BUILT_IN = ("auto", "unet", "mlp")
 
 
-def _build(kind, sample_shape, model_width, seed):
-    """A freshly initialized built-in network, its weights drawn from ``seed``.
-
-    The global torch RNG is forked, so building never changes the caller's
-    random state.
-    """
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+def _construct(kind, sample_shape, model_width):
+    """A built-in network with uninitialized weights, built without drawing random numbers."""
+    with torch.device("meta"):  # layers on the meta device allocate nothing and draw nothing
         if kind == "unet":
             from .unet import build_unet
 
-            return build_unet(sample_shape, width=model_width or 32)
-        from .mlp import MLPDenoiser
+            network = build_unet(sample_shape, width=model_width or 32)
+        else:
+            from .mlp import MLPDenoiser
 
-        return MLPDenoiser(n_features=sample_shape[0], width=model_width or 256)
+            network = MLPDenoiser(n_features=sample_shape[0], width=model_width or 256)
+    return network.to_empty(device="cpu")
+
+
+@torch.no_grad()
+def _initialize(module, generator):
+    """Draw the direct parameters of one layer as torch's default initialization does, from ``generator``."""
+    if isinstance(module, (torch.nn.Linear, torch.nn.modules.conv._ConvNd)):
+        torch.nn.init.kaiming_uniform_(module.weight, a=math.sqrt(5), generator=generator)
+        if module.bias is not None:
+            bound = 1.0 / math.sqrt(module.weight[0].numel())
+            torch.nn.init.uniform_(module.bias, -bound, bound, generator=generator)
+    elif isinstance(module, (torch.nn.GroupNorm, torch.nn.LayerNorm)):
+        torch.nn.init.ones_(module.weight)
+        torch.nn.init.zeros_(module.bias)
+    elif next(module.parameters(recurse=False), None) is not None:
+        raise TypeError(f"no initialization is defined for the {type(module).__name__} layers of a built-in denoiser")
+
+
+def _build(kind, sample_shape, model_width, seed):
+    """A freshly initialized built-in network, its weights drawn from ``seed``.
+
+    The weights come from a generator of this call's own, layer by layer in
+    module order, with torch's default initialization (Kaiming-uniform weights,
+    fan-in-uniform biases, unit norms): the global random state is neither read
+    nor changed, so fits in parallel threads get the weights of a lone fit.
+    """
+    network = _construct(kind, sample_shape, model_width)
+    generator = torch.Generator().manual_seed(int(seed))
+    for module in network.modules():
+        _initialize(module, generator)
+    return network
 
 
 def _check_takes(network, sample_shape, denoiser):
@@ -80,6 +108,11 @@ def obtain_denoiser(denoiser, sample_shape, model_width, seed):
         if kind == "unet" and len(sample_shape) != 3:
             raise ValueError(
                 "denoiser='unet' needs images: pass image_shape=(C, H, W) or a 3-D/4-D X."
+            )
+        if kind == "unet" and sample_shape[1] * sample_shape[2] < 2:
+            raise ValueError(
+                f"denoiser='unet' needs images of at least 2 pixels (its normalization layers average over "
+                f"them), got images of shape {tuple(sample_shape)}; pass them as 2-D X for the MLP."
             )
         if kind == "mlp" and len(sample_shape) != 1:
             raise ValueError(

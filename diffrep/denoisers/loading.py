@@ -2,9 +2,10 @@
 
 A *model directory* holds ``config.json`` and weights; a *pipeline directory*
 holds a ``unet/`` model directory and a ``scheduler/`` config. Hub ids take the
-same path after being downloaded to the local cache. Weights are read with
-diffusers' loaders (safetensors, or ``torch.load(weights_only=True)``): no code
-from the directory is ever executed.
+same path after their model and scheduler files are downloaded to the local
+cache; every request to the hub has a timeout of :data:`HUB_TIMEOUT` seconds.
+Weights are read with diffusers' loaders (safetensors, or
+``torch.load(weights_only=True)``): no code from the directory is ever executed.
 """
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ import torch
 from ..schedules import NoiseSchedule
 
 _MODEL_CLASSES = ("UNet2DModel", "MLPDenoiser")
+# Seconds every request to the Hugging Face hub may take (per attempt).
+HUB_TIMEOUT = 10.0
+# Where a model's files sit in a pipeline or a model repository.
+_LAYOUTS = (("unet/", "scheduler/"), ("", ""))
 WEIGHTS_NAMES = (
     "diffusion_pytorch_model.safetensors",
     "diffusion_pytorch_model.safetensors.index.json",
@@ -55,7 +60,7 @@ def _read_json(path):
 
 
 def _locate(directory):
-    """``(model_dir, scheduler_dir or None)`` inside a model or pipeline directory."""
+    """``(model_dir, scheduler_dir or None)`` inside a model or pipeline directory; nothing else is read."""
     directory = Path(directory)
     if (directory / "unet" / "config.json").is_file():
         scheduler = directory / "scheduler"
@@ -79,6 +84,7 @@ def is_hub_id(source):
     Returns
     -------
     bool
+        True for ``"owner/name"`` that is not an existing local path.
     """
     return (
         not os.path.exists(source)
@@ -86,6 +92,70 @@ def is_hub_id(source):
         and not source.startswith((".", "/", "~"))
         and all(part for part in source.split("/"))
     )
+
+
+def model_files(directory):
+    """The files that define the model in a model or pipeline directory.
+
+    Only the model directory (``unet/`` of a pipeline) and the scheduler
+    directory are listed, not recursively, so a large or unrelated directory
+    is rejected at once instead of being walked.
+
+    Parameters
+    ----------
+    directory : str or os.PathLike
+
+    Returns
+    -------
+    files : list of pathlib.Path
+        Sorted.
+
+    Raises
+    ------
+    ValueError
+        If ``directory`` is not a model or pipeline directory.
+    """
+    folders = {folder for folder in _locate(directory) if folder is not None}
+    return sorted(path for folder in folders for path in folder.iterdir() if path.is_file())
+
+
+def _hub_files(names, model, scheduler):
+    """The files of a repository's file list that one layout needs (config, weights, scheduler config)."""
+    wanted = {f"{model}config.json", f"{scheduler}scheduler_config.json"}
+    wanted.update(f"{model}{name}" for name in WEIGHTS_NAMES)
+    shards = [name for name in names if name.startswith(f"{model}diffusion_pytorch_model-")]
+    return sorted(wanted.intersection(names)) + shards
+
+
+def _download(repo_id):
+    """Download a hub repository's model and scheduler files; return the local snapshot directory.
+
+    Every request has a timeout of :data:`HUB_TIMEOUT` seconds. When the hub
+    cannot be reached, a copy already in the local cache is used.
+    """
+    from huggingface_hub import HfApi, hf_hub_download, snapshot_download
+
+    try:
+        info = HfApi().model_info(repo_id, timeout=HUB_TIMEOUT)
+        names = [sibling.rfilename for sibling in info.siblings or ()]
+        for model, scheduler in _LAYOUTS:
+            files = _hub_files(names, model, scheduler)
+            if f"{model}config.json" in files:
+                break
+        else:
+            raise ValueError("the repository has neither unet/config.json nor config.json")
+        paths = [hf_hub_download(repo_id, name, revision=info.sha, etag_timeout=HUB_TIMEOUT) for name in files]
+        return str(Path(paths[0]).parents[files[0].count("/")])
+    except Exception as online:
+        try:
+            return snapshot_download(repo_id, local_files_only=True)
+        except Exception:
+            raise ValueError(
+                f"denoiser={repo_id!r} is not a local path (no such file or directory in {os.getcwd()}), "
+                f"and as a Hugging Face hub id it could not be downloaded nor found in the local cache "
+                f"({type(online).__name__}: {str(online).splitlines()[0] if str(online) else ''}). "
+                "Pass an existing directory, or a hub id with network access."
+            ) from online
 
 
 def _weights_file(model_dir):
@@ -168,6 +238,20 @@ def _check_finite(network, weights):
         )
 
 
+def check_local_source(source):
+    """Raise ``ValueError`` unless ``source`` is an existing directory.
+
+    Parameters
+    ----------
+    source : str
+        A path that is not taken for a hub id.
+    """
+    if not os.path.exists(source):
+        raise ValueError(f"denoiser={source!r}: no such directory (nothing exists there, relative to {os.getcwd()}).")
+    if not os.path.isdir(source):
+        raise ValueError(f"denoiser={source!r} is a file; expected a diffusers model or pipeline directory.")
+
+
 def load_denoiser(source):
     """Load a denoiser and, when present, its scheduler, never running code from the files.
 
@@ -200,11 +284,8 @@ def load_denoiser(source):
     """
     source = os.fspath(source)
     if is_hub_id(source):
-        from huggingface_hub import snapshot_download
-
-        source = snapshot_download(source)
-    if not os.path.isdir(source):
-        raise ValueError(f"denoiser={source!r}: no such directory (nor a hub id 'owner/name').")
+        source = _download(source)
+    check_local_source(source)
     model_dir, scheduler_dir = _locate(source)
     config = _read_json(model_dir / "config.json")
     model_class = _model_class(config.get("_class_name"))
@@ -224,12 +305,10 @@ def _load_schedule(scheduler_dir):
     """The schedule saved in ``scheduler_dir``, or None when there is none."""
     if scheduler_dir is None:
         return None
-    from diffusers import DDPMScheduler
-
     config = scheduler_dir / "scheduler_config.json"
     settings = _read_json(config)
     try:
-        return NoiseSchedule.from_scheduler(DDPMScheduler.from_config(settings))
+        return NoiseSchedule.from_scheduler(settings)
     except (OSError, ValueError, TypeError, KeyError, NotImplementedError) as exc:
         raise ValueError(f"denoiser: cannot use the scheduler config {config}: {exc}") from exc
 
