@@ -604,16 +604,11 @@ class NoiseEnsembleRegressor(RegressorMixin, _NoiseEnsemble):
     Parameters
     ----------
     featurizer : DiffusionFeaturizer, FrozenEstimator or None, default=None
-        Source of the features. An unfitted featurizer is cloned and fitted on
-        ``X``; one wrapped in ``sklearn.frozen.FrozenEstimator`` is used as is
-        (no training), so several ensembles can share one trained denoiser.
-        None means ``DiffusionFeaturizer(random_state=random_state)``; an
-        unfitted featurizer whose ``random_state`` is None is seeded with
-        ``random_state`` too. The featurizer's own ``timesteps`` parameter is
-        not used.
+        Source of the features, as in :class:`NoiseEnsembleClassifier`: fitted
+        on ``X`` unless frozen; None means
+        ``DiffusionFeaturizer(random_state=random_state)``.
     timesteps : sequence of int, default=(0, 10, 25, 50, 100, 200, 400)
-        Candidate timesteps, scored and selected from; sorted ascending to form
-        the grid on which neighbours are taken.
+        Candidate timesteps, sorted ascending into the grid of neighbours.
     selection : {"neighbors", "all"} or sequence of int, default="neighbors"
         ``"neighbors"``: the best-scoring candidate ``t*`` plus ``n_neighbors``
         grid neighbours on each side; ``"all"``: every candidate; a sequence:

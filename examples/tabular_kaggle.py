@@ -88,7 +88,7 @@ def report(title, scores):
 
 
 def main(argv=None):
-    warnings.filterwarnings("ignore", message="The fitted attributes of LogisticRegressionCV", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning, module="sklearn.linear_model")  # 1.9 deprecations
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short training, seconds")
     args = parser.parse_args(argv)
