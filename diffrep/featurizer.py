@@ -74,8 +74,10 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
     layers : str, sequence of str or None, default=None
         Named submodules of the denoiser to capture (``"mid_block"``,
         ``"up_blocks.1"``, ``"blocks.1"`` ...), or ``"x0"``: the denoiser's
-        estimate of the clean input. None takes the backbone's default
-        (``"mid_block"`` for a UNet, the middle residual block for the MLP).
+        estimate of the clean input. None takes the backbone's default:
+        ``"up_blocks.0"`` for a UNet (its first decoder block, the best layer
+        measured on digits, see the user guide), the middle residual block for
+        the MLP.
     pooling : {"mean", "max", "none"}, default="mean"
         Reduction over spatial dimensions; ``"none"`` flattens them.
     denoiser : {"auto", "unet", "mlp"}, str, os.PathLike or torch.nn.Module, default="auto"
@@ -223,7 +225,7 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
     >>> feat.fit_transform(X[:100]).shape
     (100, 128)
     >>> feat.get_feature_names_out()[:2].tolist()
-    ['t25__mid_block__0', 't25__mid_block__1']
+    ['t25__up_blocks.0__0', 't25__up_blocks.0__1']
     """
 
     def __init__(

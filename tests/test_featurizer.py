@@ -93,10 +93,10 @@ def test_mlp_hidden_block_can_be_captured(table):
     assert feat.transform(X).shape == (len(X), hidden["blocks.0"].shape[1] + X.shape[1])
 
 
-def test_default_layers_are_the_bottleneck(images, table):
+def test_default_layers_are_the_first_decoder_block_and_the_mlp_middle(images, table):
     unet = DiffusionFeaturizer(image_shape=(1, 8, 8), **TINY).fit(images)
     mlp = DiffusionFeaturizer(**TINY).fit(table[0])
-    assert unet.layers_ == ("mid_block",)
+    assert unet.layers_ == ("up_blocks.0",)
     assert mlp.layers_ == (f"blocks.{len(mlp.network_.blocks) // 2}",)
 
 
@@ -105,7 +105,7 @@ def test_default_layers_are_the_bottleneck(images, table):
 def pooled(images):
     """The same trained network read out with each pooling."""
     return {
-        pooling: DiffusionFeaturizer(pooling=pooling, image_shape=(1, 8, 8), **TINY).fit(images)
+        pooling: DiffusionFeaturizer(pooling=pooling, layers="mid_block", image_shape=(1, 8, 8), **TINY).fit(images)
         for pooling in ("mean", "max", "none")
     }
 
