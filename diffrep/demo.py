@@ -25,13 +25,14 @@ DEMO_TIMESTEPS = (0, 10, 25, 50, 100, 200, 400, 700, 999)
 PCA_COMPONENTS = 32
 
 
-def baselines(n_features):
+def baselines(n_samples, n_features):
     """The raw-input baselines: name -> unfitted probe.
 
     Parameters
     ----------
-    n_features : int
-        Number of raw input features; PCA keeps at most ``PCA_COMPONENTS`` of them.
+    n_samples, n_features : int
+        Shape of the raw training inputs. PCA keeps at most ``PCA_COMPONENTS``
+        components, and fewer than the samples of a cross-validation fold.
 
     Returns
     -------
@@ -39,7 +40,7 @@ def baselines(n_features):
         The diffusion features' own probe on raw inputs, the same probe with
         ``C`` tuned by 3-fold cross-validation, and PCA + tuned probe.
     """
-    n_components = min(PCA_COMPONENTS, n_features)
+    n_components = min(PCA_COMPONENTS, n_features, n_samples // 2)
     return {
         "raw, same probe": default_probe(),
         "raw, tuned C": tuned_probe(),
@@ -107,7 +108,7 @@ def sweep(featurizer, X_train, y_train, X_test, y_test, timesteps, rate, random_
     result.selected_timesteps = tuple(ensemble.selected_timesteps_)
     flat_train = np.asarray(X_train).reshape(len(X_train), -1)
     flat_test = np.asarray(X_test).reshape(len(X_test), -1)
-    for name, probe in baselines(flat_train.shape[1]).items():
+    for name, probe in baselines(*flat_train.shape).items():
         result.baselines[name] = probe.fit(flat_train, noisy).score(flat_test, y_test)
     return result
 
