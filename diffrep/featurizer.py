@@ -83,7 +83,8 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         saved whole (with ``model_index.json``: ``DDPMPipeline``,
         ``DDIMPipeline``, ``DiTPipeline``, ``StableDiffusionPipeline``, e.g.
         ``"facebook/DiT-XL-2-256"``) takes RGB images of any size or image
-        files instead (see ``X`` in ``fit``, and :mod:`diffrep.denoisers.pipelines`).
+        files instead (see ``X`` in ``fit``, and :mod:`diffrep.denoisers.pipelines`),
+        as does a :class:`~diffrep.denoisers.pipelines.PipelineDenoiser` module.
         A module with a ``(x_t, t)`` forward is deep-copied, never modified.
     image_shape : tuple of int or None, default=None
         ``(C, H, W)`` of images passed flattened as 2-D ``X``.
@@ -360,16 +361,17 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         Sets ``sample_shape_`` and ``n_features_in_``.
         """
         loaded = load_source(self.denoiser)
-        if loaded is not None and self._reads_images(loaded[0]):
+        pipeline = self.denoiser if loaded is None else loaded[0]
+        if self._reads_images(pipeline):
             if self.train_denoiser is True or self.scaling != "auto":
                 raise ValueError(
                     "a pretrained pipeline is used as it is, on RGB images in [0, 1]: train_denoiser must be "
                     f"'auto' or False and scaling 'auto', got train_denoiser={self.train_denoiser!r} and "
                     f"scaling={self.scaling!r}."
                 )
-            network = loaded[0].conditioned(self.condition)
+            network = (copy.deepcopy(pipeline) if loaded is None else pipeline).conditioned(self.condition)
             self.sample_shape_ = network.sample_shape
-            return network, loaded[1], False, self._read_images(X, reset=True)
+            return network, network.noise_schedule, False, self._read_images(X, reset=True)
         if self.condition is not None:
             raise ValueError(
                 f"condition applies to pretrained DiT (a class id) and Stable Diffusion (a prompt) pipelines; "

@@ -320,3 +320,12 @@ def test_bfloat16_features_are_close_to_float32(pipelines, photos):
 def test_a_fitted_pipeline_featurizer_pickles(pipelines, photos):
     feat = _fit(pipelines["sd"], photos)
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(feat)).transform(photos), feat.transform(photos))
+
+
+def test_a_pipeline_module_is_copied_not_modified(pipelines, photos):
+    from diffrep.denoisers.pipelines import load_pipeline
+
+    module, _ = load_pipeline(pipelines["sd"])
+    feat = DiffusionFeaturizer(denoiser=module, **SETTINGS).fit(photos)
+    assert hasattr(module, "text_encoder") and module.prompt_embedding is None
+    np.testing.assert_array_equal(feat.transform(photos), _fit(pipelines["sd"], photos).transform(photos))

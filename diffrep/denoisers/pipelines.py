@@ -108,17 +108,24 @@ class PipelineDenoiser(torch.nn.Module):
     def encode(self, images):
         """The samples the backbone denoises, from RGB images in ``[0, 1]``.
 
+        The pixels mapped to ``[-1, 1]``, or for a latent pipeline their VAE
+        latent means times the VAE's ``scaling_factor``.
+
         Parameters
         ----------
         images : torch.Tensor of shape (n, 3, image_size, image_size)
 
         Returns
         -------
-        samples : torch.Tensor of shape (n, *sample_shape)
+        samples : torch.Tensor of shape ``(n, *sample_shape)``
         """
         from diffusers.image_processor import VaeImageProcessor
 
-        return VaeImageProcessor.normalize(images)
+        return self._from_pixels(VaeImageProcessor.normalize(images))
+
+    def _from_pixels(self, pixels):
+        """The samples of images in ``[-1, 1]``: the pixels themselves."""
+        return pixels
 
     def conditioned(self, condition):
         """Fix the conditioning of every forward pass; return ``self``.
@@ -144,14 +151,19 @@ class PipelineDenoiser(torch.nn.Module):
 
         Parameters
         ----------
-        x_t : torch.Tensor of shape (batch, *sample_shape)
+        x_t : torch.Tensor of shape ``(batch, *sample_shape)``
         timesteps : torch.LongTensor of shape (batch,)
 
         Returns
         -------
-        prediction : torch.Tensor of shape (batch, *sample_shape)
+        prediction : torch.Tensor of shape ``(batch, *sample_shape)``
         """
-        return self.backbone(x_t, timesteps).sample
+        output = self.backbone(x_t, timesteps, **self._conditioning(len(x_t))).sample
+        return output[:, : x_t.shape[1]]  # DiT also predicts its variance, in further channels
+
+    def _conditioning(self, batch_size):
+        """Keyword arguments of the backbone's forward that condition it, for a batch."""
+        return {}
 
 
 class LatentPipelineDenoiser(PipelineDenoiser):
@@ -172,19 +184,10 @@ class LatentPipelineDenoiser(PipelineDenoiser):
         super().__init__(backbone, schedule, backbone.config.sample_size * scale, default_layers)
         self.vae = vae
 
-    def encode(self, images):
-        """VAE latent means of RGB images in ``[0, 1]``, times the VAE's ``scaling_factor``.
-
-        Parameters
-        ----------
-        images : torch.Tensor of shape (n, 3, image_size, image_size)
-
-        Returns
-        -------
-        latents : torch.Tensor of shape (n, *sample_shape)
-        """
+    def _from_pixels(self, pixels):
+        """VAE latent means of images in ``[-1, 1]``, times the VAE's ``scaling_factor``."""
         config = self.vae.config
-        latents = self.vae.encode(super().encode(images)).latent_dist.mean
+        latents = self.vae.encode(pixels).latent_dist.mean
         shift = config.get("shift_factor") or 0.0
         return (latents - shift) * config.scaling_factor
 
@@ -227,21 +230,8 @@ class DiTDenoiser(LatentPipelineDenoiser):
         self.class_label.fill_(int(condition))
         return self
 
-    def forward(self, x_t, timesteps):
-        """The transformer's noise prediction (its learned variance channels dropped).
-
-        Parameters
-        ----------
-        x_t : torch.Tensor of shape (batch, *sample_shape)
-        timesteps : torch.LongTensor of shape (batch,)
-
-        Returns
-        -------
-        prediction : torch.Tensor of shape (batch, *sample_shape)
-        """
-        labels = self.class_label.expand(len(x_t))
-        output = self.backbone(x_t, timestep=timesteps, class_labels=labels).sample
-        return output[:, : x_t.shape[1]]
+    def _conditioning(self, batch_size):
+        return {"class_labels": self.class_label.expand(batch_size)}
 
 
 class StableDiffusionDenoiser(LatentPipelineDenoiser):
@@ -289,22 +279,10 @@ class StableDiffusionDenoiser(LatentPipelineDenoiser):
         self.register_buffer("prompt_embedding", embedding.float())
         return self
 
-    def forward(self, x_t, timesteps):
-        """The UNet's prediction for noisy latents under the cached prompt embedding.
-
-        Parameters
-        ----------
-        x_t : torch.Tensor of shape (batch, *sample_shape)
-        timesteps : torch.LongTensor of shape (batch,)
-
-        Returns
-        -------
-        prediction : torch.Tensor of shape (batch, *sample_shape)
-        """
+    def _conditioning(self, batch_size):
         if self.prompt_embedding is None:
             raise RuntimeError("call conditioned() before running a Stable Diffusion denoiser.")
-        context = self.prompt_embedding.expand(len(x_t), -1, -1)
-        return self.backbone(x_t, timesteps, encoder_hidden_states=context).sample
+        return {"encoder_hidden_states": self.prompt_embedding.expand(batch_size, -1, -1)}
 
 
 def _component(directory, name, model_class, weights_names=WEIGHTS_NAMES):
