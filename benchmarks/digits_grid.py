@@ -44,6 +44,7 @@ def main():
     cli = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     cli.add_argument("--max-steps", type=int, default=2000)
     cli.add_argument("--seed", type=int, default=0)
+    cli.add_argument("--memory", default=None, help="cache of trained denoisers (shared with `diffrep demo`)")
     args = cli.parse_args()
 
     X, y = load_digits(return_X_y=True)
@@ -53,7 +54,7 @@ def main():
     layers = ("mid_block", *ups, "x0")
     start = time.perf_counter()
     featurizer = DiffusionFeaturizer(
-        image_shape=(1, 8, 8), layers=layers, max_steps=args.max_steps, random_state=args.seed
+        image_shape=(1, 8, 8), layers=layers, max_steps=args.max_steps, random_state=args.seed, memory=args.memory
     ).fit(X_train)
     print(f"# trained {args.max_steps} steps in {time.perf_counter() - start:.0f} s; "
           f"sigmas {dict(zip(TIMESTEPS, np.round(featurizer.schedule_.sigmas(TIMESTEPS), 3)))}")

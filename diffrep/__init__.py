@@ -13,6 +13,7 @@ _PUBLIC = {
     "DiffusionFeaturizer": "diffrep.featurizer",
     "NoiseSchedule": "diffrep.schedules",
     "NoiseEnsembleClassifier": "diffrep.ensemble",
+    "NoiseEnsembleRegressor": "diffrep.ensemble",
     "representation_curve": "diffrep.curves",
     "corrupt_labels": "diffrep.label_noise",
     "label_noise_study": "diffrep.label_noise",

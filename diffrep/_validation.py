@@ -134,11 +134,113 @@ def check_layers(layers, network, default, special=("x0",)):
     return layers
 
 
-def read_samples(estimator, X, image_shape, reset):
+DATA_FORMATS = ("auto", "channels_first", "channels_last")
+
+
+def _channel_axis(sample_shape, data_format, image_shape=None):
+    """``"channels_first"`` or ``"channels_last"``: how to read 4-D samples of ``sample_shape``.
+
+    With ``data_format="auto"`` a given ``image_shape`` ``(C, H, W)`` decides
+    when it matches either order; otherwise the channel axis is the second or
+    the last one, whichever is smaller than both others (the channels-last
+    reading needs ``C`` in {1, 3, 4}, as image libraries give). Anything else is
+    ambiguous and refused.
+    """
+    if data_format != "auto":
+        return data_format
+    a, b, c = sample_shape
+    if image_shape is not None:
+        if tuple(sample_shape) == image_shape:
+            return "channels_first"
+        if tuple(sample_shape) == (*image_shape[1:], image_shape[0]):
+            return "channels_last"
+    if a < min(b, c):
+        return "channels_first"
+    if c in (1, 3, 4) and c < min(a, b):
+        return "channels_last"
+    raise ValueError(
+        f"X has samples of shape {tuple(sample_shape)}: cannot tell which axis holds the channels. "
+        "Pass data_format='channels_first' for (n, C, H, W) arrays or data_format='channels_last' "
+        "for (n, H, W, C) arrays."
+    )
+
+
+def _to_channels_first(array, data_format, image_shape):
+    """4-D ``array`` as ``(n, C, H, W)``; a channels-last array is transposed (a view)."""
+    if _channel_axis(array.shape[1:], data_format, image_shape) == "channels_last":
+        return np.moveaxis(array, -1, 1)
+    return array
+
+
+def _as_array(X):
+    """``X`` itself when a DataFrame or sparse matrix, else ``np.asarray(X)``."""
+    return X if hasattr(X, "iloc") or hasattr(X, "tocsr") else np.asarray(X)
+
+
+def resolve_data_format(X, image_shape, data_format):
+    """The layout in which to read ``X``: ``"channels_first"``, ``"channels_last"`` or None for tables.
+
+    Parameters
+    ----------
+    X : array-like
+    image_shape : tuple of int or None
+        A validated ``(C, H, W)``, or None.
+    data_format : {"auto", "channels_first", "channels_last"}
+
+    Returns
+    -------
+    data_format : {"channels_first", "channels_last"} or None
+    """
+    array = _as_array(X)
+    ndim = getattr(array, "ndim", 2)
+    if ndim == 4:
+        return _channel_axis(array.shape[1:], data_format, image_shape)
+    if ndim == 3 or image_shape is not None:
+        return "channels_first" if data_format == "auto" else data_format
+    if data_format == "channels_last":
+        raise ValueError(
+            "data_format='channels_last' describes images, but X is a table: pass 4-D images, or "
+            "image_shape=(C, H, W) for images flattened in (H, W, C) order."
+        )
+    return None
+
+
+def check_numeric(X):
+    """Raise a ``ValueError`` that suggests an encoder when ``X`` holds text.
+
+    Parameters
+    ----------
+    X : array-like or pandas DataFrame
+    """
+    dtypes = getattr(X, "dtypes", None)
+    if dtypes is not None and hasattr(dtypes, "items"):
+        bad = [str(name) for name, dtype in dtypes.items() if dtype.kind not in "biuf" and not _is_numbers(X[name])]
+    else:
+        bad = [] if getattr(X, "dtype", np.dtype(float)).kind not in "OUS" or _is_numbers(X) else ["?"]
+    if bad:
+        where = f"column(s) {bad}" if bad != ["?"] else "values"
+        raise ValueError(
+            f"X has non-numeric {where} (text or categories), which a denoiser cannot take. Encode them "
+            "first, e.g. make_column_transformer((OneHotEncoder(), categorical_columns), "
+            "remainder='passthrough') or an OrdinalEncoder in a ColumnTransformer before the featurizer."
+        )
+
+
+def _is_numbers(values):
+    """Whether ``values`` convert to float; a ``TypeError`` (a dict, a list) is left to propagate."""
+    try:
+        np.asarray(values, dtype=np.float64)
+    except ValueError:
+        return False
+    return True
+
+
+def read_samples(estimator, X, image_shape, reset, data_format="auto"):
     """Validate ``X`` and return it as a 2-D float array plus the shape of one sample.
 
     Accepts 2-D ``(n, features)`` input (tabular, or flattened images when
-    ``image_shape`` is given), 3-D ``(n, H, W)`` and 4-D ``(n, C, H, W)`` images.
+    ``image_shape`` is given), 3-D ``(n, H, W)`` and 4-D ``(n, C, H, W)`` or
+    ``(n, H, W, C)`` images. Images are returned channels-first, flattened.
 
     Parameters
     ----------
@@ -146,32 +248,43 @@ def read_samples(estimator, X, image_shape, reset):
         Receives ``n_features_in_`` (and ``feature_names_in_``) when ``reset``.
     X : array-like or pandas DataFrame
     image_shape : tuple of int or None
-        ``(C, H, W)`` for flattened images, or None.
+        ``(C, H, W)`` for flattened images (validated by :func:`check_image_shape`), or None.
     reset : bool
         True in ``fit``; False later, when the shape must match the fitted one.
+    data_format : {"auto", "channels_first", "channels_last"}, default="auto"
+        Layout of 4-D ``X`` (and of the columns of 2-D ``X`` with ``image_shape``).
+        ``"auto"`` reads 4-D ``X`` as channels-first when its second axis is
+        smaller than the two others, as channels-last when its last axis is 1, 3
+        or 4 and smaller than the two others, and refuses any other shape; 2-D
+        columns are then in ``(C, H, W)`` order.
 
     Returns
     -------
     X_2d : ndarray of shape (n_samples, n_features)
-        A validated array; never the caller's array modified in place.
+        A validated array, channels-first for images; never the caller's array
+        modified in place.
     sample_shape : tuple of int
         ``(C, H, W)`` for images, ``(n_features,)`` for tables.
     """
-    array = X if hasattr(X, "iloc") or hasattr(X, "tocsr") else np.asarray(X)
+    check_numeric(X)
+    array = _as_array(X)
+    if image_shape is not None:
+        image_shape = tuple(int(v) for v in image_shape)
     nd_shape = None
+    if getattr(array, "ndim", 2) == 4:
+        array = _to_channels_first(array, data_format, image_shape)
     if getattr(array, "ndim", 2) in (3, 4):
         nd_shape = array.shape[1:] if array.ndim == 4 else (1, *array.shape[1:])
         array = array.reshape(array.shape[0], int(np.prod(nd_shape)))  # explicit: also for 0 samples
     elif getattr(array, "ndim", 2) > 4:
         raise ValueError(
-            f"X must be 2-D (n_samples, n_features), 3-D (n, H, W) or 4-D (n, C, H, W); "
+            f"X must be 2-D (n_samples, n_features), 3-D (n, H, W) or 4-D (n, C, H, W) / (n, H, W, C); "
             f"got an array with {array.ndim} dimension(s)."
         )
     X_2d = validate_data(
         estimator, array, reset=reset, dtype=[np.float64, np.float32], ensure_min_samples=2 if reset else 1
     )
     if image_shape is not None:
-        image_shape = check_image_shape(image_shape)
         if nd_shape is not None and tuple(nd_shape) != image_shape:
             raise ValueError(f"X has images of shape {tuple(nd_shape)}, but image_shape={image_shape}.")
         if int(np.prod(image_shape)) != X_2d.shape[1]:
@@ -179,18 +292,42 @@ def read_samples(estimator, X, image_shape, reset):
                 f"image_shape={image_shape} has {int(np.prod(image_shape))} values per image, "
                 f"but X has {X_2d.shape[1]} features."
             )
+        if nd_shape is None and data_format == "channels_last":  # columns in (H, W, C) order
+            channels, height, width = image_shape
+            X_2d = X_2d.reshape(-1, height, width, channels).transpose(0, 3, 1, 2).reshape(len(X_2d), -1)
         return X_2d, image_shape
     if nd_shape is not None:
         return X_2d, tuple(int(v) for v in nd_shape)
     return X_2d, (X_2d.shape[1],)
 
 
-def check_image_shape(image_shape):
-    """Validate ``image_shape``: three positive integers ``(C, H, W)``."""
+def check_image_shape(image_shape, data_format="auto"):
+    """Validate ``image_shape``: three positive integers ``(C, H, W)``, channels first.
+
+    A shape that reads as ``(H, W, C)`` (last entry 1, 3 or 4 and smaller than
+    both others, first entry larger than 4) is refused unless
+    ``data_format="channels_first"`` says it really is ``(C, H, W)``.
+
+    Parameters
+    ----------
+    image_shape : tuple of int
+    data_format : {"auto", "channels_first", "channels_last"}, default="auto"
+
+    Returns
+    -------
+    image_shape : tuple of int
+    """
     try:
         shape = tuple(image_shape)
     except TypeError:
         shape = ()
     if len(shape) != 3 or any(isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1 for v in shape):
         raise ValueError(f"image_shape must be three positive integers (C, H, W), got {image_shape!r}.")
-    return tuple(int(v) for v in shape)
+    channels, height, width = (int(v) for v in shape)
+    if data_format != "channels_first" and width in (1, 3, 4) and width < min(channels, height) and channels > 4:
+        raise ValueError(
+            f"image_shape must be (C, H, W), channels first; {tuple(shape)} reads as (H, W, C): pass "
+            f"image_shape={(width, channels, height)} (with data_format='channels_last' if the columns of X "
+            "are in (H, W, C) order), or data_format='channels_first' if it really is (C, H, W)."
+        )
+    return channels, height, width

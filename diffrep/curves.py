@@ -1,22 +1,37 @@
-"""Representation-dynamics curves: probe accuracy as a function of the noise level.
+"""Representation-dynamics curves: probe score as a function of the noise level.
 
 The paper's first finding (section 1.1): features of a trained denoiser give a
 probe accuracy that first rises, then falls with the timestep; the peak is at
 a small but nonzero noise level. :func:`representation_curve` measures that
-curve with one denoiser training per cross-validation fold.
+curve with one denoiser training per cross-validation fold, for class labels
+(accuracy) and for real-valued targets (R^2).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from sklearn.base import clone
-from sklearn.model_selection import StratifiedKFold
+from sklearn.base import is_classifier, is_regressor
+from sklearn.metrics import check_scoring, get_scorer_names
+from sklearn.model_selection import KFold, StratifiedKFold, check_cv
+from sklearn.pipeline import Pipeline
 from sklearn.utils import _safe_indexing
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_consistent_length, column_or_1d
+from sklearn.utils._param_validation import StrOptions, validate_params
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import check_array, check_consistent_length, column_or_1d
 
-from ._validation import check_int, check_timesteps
-from .ensemble import check_featurizer, default_probe, extract_blocks, fit_featurizer, schedule_length
+from ._pipelines import chain, locate_featurizer
+from ._validation import check_timesteps
+from .ensemble import (
+    check_featurizer,
+    default_probe,
+    default_regression_probe,
+    extract_blocks,
+    fit_featurizer,
+    schedule_length,
+    score_probe,
+)
+
+TASKS = ("auto", "classification", "regression")
 
 
 def import_pandas():
@@ -64,46 +79,140 @@ def score_table(rows, scores):
     return table
 
 
-def representation_curve(featurizer, X, y, timesteps, estimator=None, cv=5, random_state=None):
-    """Cross-validated probe accuracy at each timestep of one denoiser.
+def _resolve_task(task, y, probe):
+    """``"classification"`` or ``"regression"``: the given task, else the probe's kind, else ``y``'s type.
 
-    For each stratified, shuffled fold the featurizer is fitted once on the
-    training part (labels unused), features at every timestep come from one
-    extraction, and a probe per timestep is fitted on the training part and
-    scored on the held-out part. A featurizer wrapped in
-    ``sklearn.frozen.FrozenEstimator`` is used as is in every fold (no
-    training at all; it then may have seen the held-out images, never their
-    labels).
+    A numeric ``y`` with a value that occurs only once is ambiguous (a
+    regression target with integer values, or labels with a single-sample
+    class) and refused: stratifying on it as classes would be silently wrong.
+    """
+    if task != "auto":
+        return task
+    if probe is not None and (is_classifier(probe) or is_regressor(probe)):
+        return "classification" if is_classifier(probe) else "regression"
+    kind = type_of_target(y, input_name="y")
+    if kind == "continuous":
+        return "regression"
+    if kind not in ("binary", "multiclass"):
+        raise ValueError(f"representation_curve takes class labels or real-valued targets; y is {kind!r}.")
+    values, counts = np.unique(y, return_counts=True)
+    if kind == "multiclass" and y.dtype.kind in "iuf" and counts.min() < 2:
+        raise ValueError(
+            f"y holds {len(values)} distinct numbers, some only once: it may be a regression target with "
+            "integer values or class labels. Pass task='regression' or task='classification'."
+        )
+    return "classification"
+
+
+def _folds(cv, y, groups, task, random_state):
+    """The (train, test) pairs: a shuffled (stratified) K-fold for an int ``cv``, else ``check_cv``'s splitter."""
+    if cv is None or isinstance(cv, (int, np.integer)):
+        kind = StratifiedKFold if task == "classification" else KFold
+        splitter = kind(n_splits=5 if cv is None else int(cv), shuffle=True, random_state=random_state)
+    else:
+        splitter = check_cv(cv, y, classifier=task == "classification")
+    return list(splitter.split(np.zeros((len(y), 1)), y, groups))
+
+
+def _prepared(before, X_train, X_test, y_train):
+    """The two parts of ``X`` through clones of the steps before the featurizer, fitted on the training part."""
+    steps = chain(before)
+    if steps is None:
+        return X_train, X_test
+    return steps.fit_transform(X_train, y_train), steps.transform(X_test)
+
+
+def _curve_parts(featurizer, estimator):
+    """``(featurizer, steps before it, probe or None)`` of the ``featurizer`` argument."""
+    slot = locate_featurizer(featurizer) if isinstance(featurizer, Pipeline) else None
+    if slot is None or not isinstance(slot.owner, Pipeline):
+        return check_featurizer(featurizer), [], estimator
+    if slot.after and estimator is not None:
+        raise ValueError(
+            "featurizer is a Pipeline with steps after its DiffusionFeaturizer, and estimator is given too: "
+            "pass the probe one way only."
+        )
+    return slot.featurizer, slot.before, chain(slot.after) if slot.after else estimator
+
+
+@validate_params(
+    {
+        "cv": ["cv_object"],
+        "random_state": ["random_state"],
+        "groups": ["array-like", None],
+        "scoring": [StrOptions(set(get_scorer_names())), callable, None],
+        "task": [StrOptions(set(TASKS))],
+    },
+    prefer_skip_nested_validation=False,
+)
+def representation_curve(
+    featurizer, X, y, timesteps, estimator=None, cv=5, random_state=None, *, groups=None, scoring=None,
+    task="auto",
+):
+    """Cross-validated probe score at each timestep of one denoiser.
+
+    For each fold the featurizer is fitted once on the training part (labels
+    unused), features at every timestep come from one extraction, and a probe
+    per timestep is fitted on the training part and scored on the held-out
+    part. A featurizer wrapped in ``sklearn.frozen.FrozenEstimator`` is used
+    as is in every fold (no training at all; it then may have seen the
+    held-out images, never their labels).
+
+    Class labels are scored by accuracy with a logistic probe on stratified
+    folds; real-valued targets by R^2 with a ridge probe on plain K-folds.
 
     Timesteps index the denoiser's training schedule: **larger is noisier**.
 
     Parameters
     ----------
-    featurizer : DiffusionFeaturizer or FrozenEstimator
-        Settings of the denoiser to train per fold, or a frozen fitted one.
-    X : array-like of shape (n_samples, n_features), (n, H, W) or (n, C, H, W)
+    featurizer : DiffusionFeaturizer, FrozenEstimator or Pipeline
+        Settings of the denoiser to train per fold, or a frozen fitted one. A
+        Pipeline holding a DiffusionFeaturizer anywhere (after a
+        ``ColumnTransformer``, say) works too: the steps before it are fitted
+        on each training part (with its targets) and transform both parts; the
+        steps after it, if any, are the probe.
+    X : array-like of shape (n_samples, n_features), (n, H, W), (n, C, H, W) or (n, H, W, C)
     y : array-like of shape (n_samples,)
-        Class labels.
+        Class labels or real-valued targets.
     timesteps : sequence of int
         Timesteps to probe.
-    estimator : classifier or None, default=None
+    estimator : estimator or None, default=None
         The probe, cloned per timestep and fold. None means
-        ``make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))``.
-    cv : int, default=5
-        Number of folds.
+        ``make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))``
+        for classification and ``make_pipeline(StandardScaler(), RidgeCV())``
+        for regression (or the steps after a Pipeline's featurizer).
+    cv : int, cross-validation generator, iterable or None, default=5
+        An int: folds of a shuffled K-fold seeded by ``random_state``,
+        stratified for classification; None means 5. Anything else as
+        ``sklearn.model_selection.check_cv`` takes it (``GroupKFold`` with
+        ``groups``, ``TimeSeriesSplit``, an iterable of ``(train, test)``
+        index arrays).
     random_state : int, RandomState instance or None, default=None
-        Shuffles the folds.
+        Shuffles the folds of an int ``cv``.
+    groups : array-like of shape (n_samples,) or None, default=None
+        Group labels passed to the splitter.
+    scoring : str, callable or None, default=None
+        A scorer name or ``scorer(estimator, X, y)``; None is the probe's
+        ``score`` (accuracy or R^2).
+    task : {"auto", "classification", "regression"}, default="auto"
+        ``"auto"`` follows the probe when it is a classifier or a regressor,
+        else ``sklearn.utils.multiclass.type_of_target(y)``: continuous values
+        are regression, labels classification. Numbers of which one occurs only
+        once (integer-valued regression targets look like that) are refused
+        with ``"auto"``: say which task is meant.
 
     Returns
     -------
     table : pandas.DataFrame
         One row per timestep, ascending: ``timestep``, ``sigma`` (noise level
-        ``sqrt((1 - abar_t) / abar_t)``), ``mean`` and ``std`` of the accuracy
-        over folds, then ``score_0`` .. ``score_{cv-1}``.
+        ``sqrt((1 - abar_t) / abar_t)``), ``task`` (the task used), ``mean``
+        and ``std`` of the score over folds, then ``score_0`` ..
+        ``score_{n_folds-1}``. ``table.attrs["scoring"]`` names the score.
 
     See Also
     --------
     diffrep.NoiseEnsembleClassifier : Uses the best timesteps of such a curve.
+    diffrep.NoiseEnsembleRegressor : The same for real-valued targets.
     diffrep.plotting.plot_representation_curve : Plot the table.
 
     Examples
@@ -115,23 +224,31 @@ def representation_curve(featurizer, X, y, timesteps, estimator=None, cv=5, rand
     >>> featurizer = DiffusionFeaturizer(image_shape=(1, 8, 8), max_steps=5, random_state=0)
     >>> table = representation_curve(featurizer, X[:300], y[:300], (10, 100), cv=2, random_state=0)
     >>> table.columns.tolist()
-    ['timestep', 'sigma', 'mean', 'std', 'score_0', 'score_1']
+    ['timestep', 'sigma', 'task', 'mean', 'std', 'score_0', 'score_1']
     """
-    timesteps = tuple(sorted(check_timesteps(timesteps, schedule_length(check_featurizer(featurizer)))))
-    cv = check_int("cv", cv, minimum=2)
-    probe = default_probe() if estimator is None else estimator
+    featurizer, before, probe = _curve_parts(featurizer, estimator)
+    timesteps = tuple(sorted(check_timesteps(timesteps, schedule_length(featurizer))))
     y = column_or_1d(y)
     check_consistent_length(X, y)
-    check_classification_targets(y)
-    folds = StratifiedKFold(n_splits=cv, shuffle=True, random_state=random_state).split(np.zeros(len(y)), y)
-    scores = np.empty((len(timesteps), cv))
+    task = _resolve_task(task, y, probe)
+    if task == "classification":
+        check_classification_targets(y)
+    else:
+        y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
+    if probe is None:
+        probe = default_probe() if task == "classification" else default_regression_probe()
+    scorer = check_scoring(probe, scoring=scoring)
+    folds = _folds(cv, y, groups, task, random_state)
+    scores = np.empty((len(timesteps), len(folds)))
     for fold, (train, test) in enumerate(folds):
-        X_train, X_test = _safe_indexing(X, train), _safe_indexing(X, test)
+        X_train, X_test = _prepared(before, _safe_indexing(X, train), _safe_indexing(X, test), y[train])
         fitted = fit_featurizer(featurizer, X_train)
-        train_blocks = extract_blocks(fitted, X_train, timesteps)
-        test_blocks = extract_blocks(fitted, X_test, timesteps)
-        for i, (train_block, test_block) in enumerate(zip(train_blocks, test_blocks)):
-            scores[i, fold] = clone(probe).fit(train_block, y[train]).score(test_block, y[test])
+        blocks = zip(extract_blocks(fitted, X_train, timesteps), extract_blocks(fitted, X_test, timesteps))
+        for i, (train_block, test_block) in enumerate(blocks):
+            scores[i, fold] = score_probe(probe, scorer, (train_block, y[train]), (test_block, y[test]))
     sigmas = fitted.schedule_.sigmas(timesteps)
-    rows = [{"timestep": t, "sigma": float(sigma)} for t, sigma in zip(timesteps, sigmas)]
-    return score_table(rows, scores)
+    rows = [{"timestep": t, "sigma": float(sigma), "task": task} for t, sigma in zip(timesteps, sigmas)]
+    table = score_table(rows, scores)
+    default_name = "accuracy" if task == "classification" else "r2"
+    table.attrs["scoring"] = default_name if scoring is None else getattr(scoring, "__name__", str(scoring))
+    return table

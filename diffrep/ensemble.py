@@ -1,25 +1,37 @@
-"""NoiseEnsembleClassifier: one probe per noise level, aggregated.
+"""NoiseEnsembleClassifier and NoiseEnsembleRegressor: one probe per noise level, aggregated.
 
 The paper's practical payoff (section 1.4): train a linear probe on the
 denoiser's features at the best timestep ``t*`` and at its neighbours on the
 timestep grid, then average their logits. One trained denoiser serves every
-timestep, so the ensemble costs a single denoiser training.
+timestep, so the ensemble costs a single denoiser training. The regressor
+applies the same recipe to continuous targets and averages predictions.
 """
 
 from __future__ import annotations
 
+from numbers import Integral
+
 import numpy as np
 from scipy.special import softmax
-from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context, clone, is_classifier
 from sklearn.frozen import FrozenEstimator
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold, cross_val_score
-from sklearn.pipeline import make_pipeline
+from sklearn.linear_model import LogisticRegression, RidgeCV
+from sklearn.metrics import check_scoring, get_scorer_names
+from sklearn.model_selection import KFold, StratifiedKFold, check_cv
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import LabelEncoder, StandardScaler
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_array,
+    check_consistent_length,
+    check_is_fitted,
+    column_or_1d,
+    has_fit_parameter,
+)
 
-from ._validation import check_choice, check_int, check_timesteps, read_samples
+from ._validation import check_timesteps, read_samples
 from .featurizer import DiffusionFeaturizer
 
 SELECTIONS = ("neighbors", "all")
@@ -35,6 +47,94 @@ def default_probe():
         ``make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))``.
     """
     return make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+
+
+def default_regression_probe():
+    """The linear probe of regression when none is given: standardize, then ridge with built-in CV.
+
+    Returns
+    -------
+    probe : sklearn.pipeline.Pipeline
+        ``make_pipeline(StandardScaler(), RidgeCV())``.
+    """
+    return make_pipeline(StandardScaler(), RidgeCV())
+
+
+def _final_step(estimator):
+    """The estimator that receives a Pipeline's fit parameters last (nested pipelines followed)."""
+    while isinstance(estimator, Pipeline):
+        estimator = estimator.steps[-1][1]
+    return estimator
+
+
+def _weight_params(estimator, sample_weight):
+    """``fit`` keyword arguments that route ``sample_weight`` to a Pipeline's last step."""
+    if isinstance(estimator, Pipeline):
+        name, last = estimator.steps[-1]
+        return {f"{name}__{key}": value for key, value in _weight_params(last, sample_weight).items()}
+    return {"sample_weight": sample_weight}
+
+
+def check_weighted_probe(probe, name="estimator"):
+    """Raise ``TypeError`` unless ``probe`` (or a Pipeline's last step) takes ``sample_weight`` in fit.
+
+    Parameters
+    ----------
+    probe : estimator or Pipeline
+    name : str, default="estimator"
+        Parameter name used in the error message.
+    """
+    final = _final_step(probe)
+    if not has_fit_parameter(final, "sample_weight"):
+        raise TypeError(
+            f"sample_weight was given, but {name} ({type(final).__name__}) does not accept sample_weight in fit."
+        )
+
+
+def fit_probe(probe, X, y, sample_weight=None):
+    """A fitted clone of ``probe``; ``sample_weight`` goes to it, or to a Pipeline's last step.
+
+    In a Pipeline the weights reach the final estimator only (its scaler, for
+    one, is fitted unweighted), passed as ``{last_step}__sample_weight``.
+
+    Parameters
+    ----------
+    probe : estimator or Pipeline
+    X : array-like of shape (n_samples, n_features)
+    y : array-like of shape (n_samples,)
+    sample_weight : array-like of shape (n_samples,) or None, default=None
+
+    Returns
+    -------
+    fitted : estimator
+    """
+    if sample_weight is None:
+        return clone(probe).fit(X, y)
+    return clone(probe).fit(X, y, **_weight_params(probe, sample_weight))
+
+
+def score_probe(probe, scorer, train, test, sample_weight=None):
+    """Fit a probe on one part of the data and score it on another.
+
+    Parameters
+    ----------
+    probe : estimator
+    scorer : callable
+        ``scorer(estimator, X, y)``, as returned by ``sklearn.metrics.check_scoring``;
+        it also receives ``sample_weight`` when weights are given.
+    train, test : tuple of (X, y)
+        Features and targets to fit on and to score on.
+    sample_weight : tuple of (array-like, array-like) or None, default=None
+        Weights of the training and of the test part.
+
+    Returns
+    -------
+    score : float
+    """
+    if sample_weight is None:
+        return float(scorer(fit_probe(probe, *train), *test))
+    fitted = fit_probe(probe, *train, sample_weight=sample_weight[0])
+    return float(scorer(fitted, *test, sample_weight=sample_weight[1]))
 
 
 def check_featurizer(featurizer):
@@ -112,13 +212,174 @@ def schedule_length(featurizer):
     return featurizer.get_params()["num_train_timesteps"]
 
 
-class NoiseEnsembleClassifier(ClassifierMixin, BaseEstimator):
+class _NoiseEnsemble(BaseEstimator):
+    """What the classifier and the regressor share: features, cross-validated selection, probes.
+
+    Subclasses define the default probe (``_default_probe``), how targets are
+    read (``_read_targets``), the most folds the targets allow
+    (``_max_splits``) and the splitter of an int ``cv`` (``_int_splitter``).
+    """
+
+    _parameter_constraints: dict = {
+        "featurizer": [HasMethods(["extract"]), None],
+        "timesteps": ["array-like"],
+        "selection": [StrOptions(set(SELECTIONS)), "array-like"],
+        "n_neighbors": [Interval(Integral, 0, None, closed="left")],
+        "estimator": [HasMethods(["fit", "predict"]), None],
+        "cv": ["cv_object"],
+        "scoring": [StrOptions(set(get_scorer_names())), callable, None],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self,
+        featurizer=None,
+        timesteps=(0, 10, 25, 50, 100, 200, 400),
+        selection="neighbors",
+        n_neighbors=2,
+        estimator=None,
+        cv=3,
+        scoring=None,
+        random_state=None,
+    ):
+        self.featurizer = featurizer
+        self.timesteps = timesteps
+        self.selection = selection
+        self.n_neighbors = n_neighbors
+        self.estimator = estimator
+        self.cv = cv
+        self.scoring = scoring
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ checks
+    def _featurizer_template(self):
+        """The featurizer to fit (a copy; a frozen one as is), seeded by ``random_state`` if it has no seed."""
+        if isinstance(self.featurizer, FrozenEstimator):
+            check_is_fitted(self.featurizer.estimator)  # before its schedule is asked for
+            return self.featurizer
+        featurizer = DiffusionFeaturizer() if self.featurizer is None else clone(self.featurizer)
+        if featurizer.get_params().get("random_state", 0) is None:
+            featurizer.set_params(random_state=self.random_state)
+        return featurizer
+
+    def _probe(self):
+        return self._default_probe() if self.estimator is None else self.estimator
+
+    def _check_probe(self, probe):
+        """Raise when the probe lacks a method the ensemble needs (subclasses add theirs)."""
+
+    def _check_params(self, featurizer, sample_weight):
+        """Validate what the constraints cannot; return the sorted candidates and an explicit selection."""
+        candidates = tuple(sorted(check_timesteps(self.timesteps, schedule_length(featurizer))))
+        chosen = None
+        if not isinstance(self.selection, str):
+            chosen = tuple(sorted(check_timesteps(self.selection, schedule_length(featurizer), name="selection")))
+            missing = sorted(set(chosen) - set(candidates))
+            if missing:
+                raise ValueError(f"selection timesteps {missing} are not among timesteps={list(candidates)}.")
+        self._check_probe(self._probe())
+        if sample_weight is not None:
+            check_weighted_probe(self._probe())
+        return candidates, chosen
+
+    # --------------------------------------------------------------- fitting
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y, sample_weight=None, groups=None):
+        """Train the denoiser (unless frozen), select timesteps and fit their probes.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), (n, H, W), (n, C, H, W) or (n, H, W, C)
+            Training data.
+        y : array-like of shape (n_samples,)
+            Class labels (classifier) or real targets (regressor).
+        sample_weight : array-like of shape (n_samples,) or None, default=None
+            Weights of the samples, passed to every probe's ``fit`` (to a
+            Pipeline's last step) and to the scoring of the selection. The
+            denoiser itself is trained unweighted (it does not see labels).
+        groups : array-like of shape (n_samples,) or None, default=None
+            Group labels passed to the splitter of ``cv`` (e.g. ``GroupKFold``).
+
+        Returns
+        -------
+        self : object
+            The fitted ensemble.
+        """
+        featurizer = self._featurizer_template()
+        candidates, chosen = self._check_params(featurizer, sample_weight)
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
+        X_2d, _ = read_samples(self, X, None, reset=True, data_format="channels_first")  # the count only
+        y = column_or_1d(y, warn=True)
+        check_consistent_length(X_2d, y)
+        targets = self._read_targets(y)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X_2d)
+
+        self.featurizer_ = fit_featurizer(featurizer, X)
+        blocks = extract_blocks(self.featurizer_, X, candidates)
+        scores = self._cross_validate(blocks, targets, sample_weight, groups)
+        self.timestep_scores_ = {
+            t: {"mean": float(np.mean(s)), "std": float(np.std(s))} for t, s in zip(candidates, scores)
+        }
+        if chosen is not None:
+            self.selected_timesteps_ = chosen
+        elif self.selection == "all":
+            self.selected_timesteps_ = candidates
+        else:
+            best = int(np.argmax([np.mean(s) for s in scores]))
+            self.selected_timesteps_ = candidates[max(0, best - self.n_neighbors) : best + self.n_neighbors + 1]
+        block_of = dict(zip(candidates, blocks))
+        self.estimators_ = [fit_probe(self._probe(), block_of[t], targets, sample_weight) for t in self.selected_timesteps_]
+        return self
+
+    def _folds(self, targets, groups):
+        """The (train, test) index pairs of the selection, or None to score on the training data."""
+        if self.cv is None or isinstance(self.cv, Integral):
+            n_splits = min(5 if self.cv is None else self.cv, self._max_splits(targets))
+            if n_splits < 2:
+                return None
+            splitter = self._int_splitter(n_splits)
+        else:
+            splitter = check_cv(self.cv, targets, classifier=is_classifier(self))
+        return list(splitter.split(np.zeros((len(targets), 1)), targets, groups))
+
+    def _cross_validate(self, blocks, targets, sample_weight, groups):
+        """The score of a probe on each timestep's features, over the same folds."""
+        probe = self._probe()
+        scorer = check_scoring(probe, scoring=self.scoring)
+        folds = self._folds(targets, groups)
+        if folds is None:  # too few samples (of a class) to split: score on the training data
+            everything = np.arange(len(targets))
+            folds = [(everything, everything)]
+        return [
+            [
+                score_probe(
+                    probe,
+                    scorer,
+                    (block[train], targets[train]),
+                    (block[test], targets[test]),
+                    None if sample_weight is None else (sample_weight[train], sample_weight[test]),
+                )
+                for train, test in folds
+            ]
+            for block in blocks
+        ]
+
+    def _probe_blocks(self, X):
+        """Features of ``X`` at the selected timesteps, one block per fitted probe."""
+        check_is_fitted(self)
+        read_samples(self, X, None, reset=False, data_format="channels_first")
+        return extract_blocks(self.featurizer_, X, self.selected_timesteps_)
+
+
+class NoiseEnsembleClassifier(ClassifierMixin, _NoiseEnsemble):
     """Probes at several noise levels of one diffusion denoiser, aggregated.
 
     ``fit`` trains the denoiser once on ``X`` (labels unused), extracts features
     at every candidate timestep in one pass, scores a probe per timestep by
-    stratified cross-validation on the training data, selects timesteps, and
-    fits one probe per selected timestep. Predictions aggregate the probes.
+    cross-validation on the training data, selects timesteps, and fits one
+    probe per selected timestep. Predictions aggregate the probes.
 
     Timesteps are indices into the denoiser's DDPM training schedule: **larger
     is noisier** (``sigma_t = sqrt((1 - abar_t) / abar_t)``).
@@ -128,7 +389,7 @@ class NoiseEnsembleClassifier(ClassifierMixin, BaseEstimator):
     featurizer : DiffusionFeaturizer, FrozenEstimator or None, default=None
         Source of the features. An unfitted featurizer is cloned and fitted on
         ``X``; one wrapped in ``sklearn.frozen.FrozenEstimator`` is used as is
-        (no training), so several classifiers can share one trained denoiser.
+        (no training), so several ensembles can share one trained denoiser.
         None means ``DiffusionFeaturizer(random_state=random_state)``; an
         unfitted featurizer whose ``random_state`` is None is seeded with
         ``random_state`` too. The featurizer's own ``timesteps`` parameter is
@@ -153,14 +414,22 @@ class NoiseEnsembleClassifier(ClassifierMixin, BaseEstimator):
         sigmoid for two classes). ``"proba"``: average ``predict_proba``.
         ``"vote"``: majority vote, ties going to the class listed first in
         ``classes_``; probabilities are the vote fractions.
-    cv : int, default=3
-        Folds of the stratified, shuffled cross-validation that scores each
-        candidate. Lowered to the size of the smallest class when that is
-        smaller; if a class has a single sample, candidates are scored on the
-        training data itself.
+    cv : int, cross-validation generator, iterable or None, default=3
+        How candidates are scored. An int: folds of a stratified, shuffled
+        K-fold seeded by ``random_state``, lowered to the size of the smallest
+        class when that is smaller (if a class has a single sample, candidates
+        are scored on the training data itself); None means 5. Anything else is
+        used as ``sklearn.model_selection.check_cv`` takes it: a splitter (e.g.
+        ``GroupKFold``, with ``groups`` passed to ``fit``) or an iterable of
+        ``(train, test)`` index arrays.
+    scoring : str, callable or None, default=None
+        The selection score, as in ``cross_val_score``: a scorer name
+        (``"balanced_accuracy"``, ``"neg_log_loss"`` ...) or a callable
+        ``scorer(estimator, X, y)``; None is the probe's ``score`` (accuracy).
+        Larger is better.
     random_state : int, RandomState instance or None, default=None
-        Shuffles the cross-validation folds (the same folds for every
-        timestep) and seeds an unfitted featurizer that has no seed of its own.
+        Shuffles the folds of an int ``cv`` (the same folds for every timestep)
+        and seeds an unfitted featurizer that has no seed of its own.
 
     Attributes
     ----------
@@ -173,7 +442,7 @@ class NoiseEnsembleClassifier(ClassifierMixin, BaseEstimator):
     featurizer_ : DiffusionFeaturizer or FrozenEstimator
         The fitted featurizer (the given frozen one when frozen).
     timestep_scores_ : dict of int -> dict
-        For every candidate timestep, the probe's cross-validated accuracy
+        For every candidate timestep, the probe's cross-validated score
         ``{"mean": float, "std": float}`` on the training data.
     selected_timesteps_ : tuple of int
         The timesteps whose probes are aggregated, ascending.
@@ -183,8 +452,9 @@ class NoiseEnsembleClassifier(ClassifierMixin, BaseEstimator):
 
     See Also
     --------
+    NoiseEnsembleRegressor : The same recipe for continuous targets.
     diffrep.DiffusionFeaturizer : The features of one denoiser at chosen timesteps.
-    diffrep.curves.representation_curve : Probe accuracy as a function of the timestep.
+    diffrep.curves.representation_curve : Probe score as a function of the timestep.
 
     Examples
     --------
@@ -198,6 +468,11 @@ class NoiseEnsembleClassifier(ClassifierMixin, BaseEstimator):
     True
     """
 
+    _parameter_constraints: dict = {
+        **_NoiseEnsemble._parameter_constraints,
+        "aggregation": [StrOptions(set(AGGREGATIONS))],
+    }
+
     def __init__(
         self,
         featurizer=None,
@@ -207,120 +482,52 @@ class NoiseEnsembleClassifier(ClassifierMixin, BaseEstimator):
         estimator=None,
         aggregation="logits",
         cv=3,
+        scoring=None,
         random_state=None,
     ):
-        self.featurizer = featurizer
-        self.timesteps = timesteps
-        self.selection = selection
-        self.n_neighbors = n_neighbors
-        self.estimator = estimator
+        super().__init__(
+            featurizer=featurizer,
+            timesteps=timesteps,
+            selection=selection,
+            n_neighbors=n_neighbors,
+            estimator=estimator,
+            cv=cv,
+            scoring=scoring,
+            random_state=random_state,
+        )
         self.aggregation = aggregation
-        self.cv = cv
-        self.random_state = random_state
 
-    # ------------------------------------------------------------------ checks
-    def _featurizer_template(self):
-        """The featurizer to fit (a copy; a frozen one as is), seeded by ``random_state`` if it has no seed."""
-        if isinstance(self.featurizer, FrozenEstimator):
-            check_is_fitted(self.featurizer.estimator)  # before its schedule is asked for
-            return self.featurizer
-        featurizer = DiffusionFeaturizer() if self.featurizer is None else clone(check_featurizer(self.featurizer))
-        if featurizer.get_params().get("random_state", 0) is None:
-            featurizer.set_params(random_state=self.random_state)
-        return featurizer
+    # ---------------------------------------------------------------- hooks
+    def _default_probe(self):
+        return default_probe()
 
-    def _probe(self):
-        return default_probe() if self.estimator is None else self.estimator
-
-    def _check_params(self, featurizer):
-        """Validate every parameter; return the sorted candidates and an explicit selection (or None)."""
-        candidates = tuple(sorted(check_timesteps(self.timesteps, schedule_length(featurizer))))
-        chosen = None
-        if isinstance(self.selection, str):
-            check_choice("selection", self.selection, SELECTIONS)
-        else:
-            chosen = tuple(sorted(check_timesteps(self.selection, schedule_length(featurizer), name="selection")))
-            missing = sorted(set(chosen) - set(candidates))
-            if missing:
-                raise ValueError(f"selection timesteps {missing} are not among timesteps={list(candidates)}.")
-        check_int("n_neighbors", self.n_neighbors, minimum=0)
-        check_int("cv", self.cv, minimum=2)
-        check_choice("aggregation", self.aggregation, AGGREGATIONS)
-        probe = self._probe()
+    def _check_probe(self, probe):
         needed = {"logits": "decision_function", "proba": "predict_proba", "vote": "predict"}[self.aggregation]
-        if not hasattr(probe, "fit") or not hasattr(probe, needed):
+        if not hasattr(probe, needed):
             raise TypeError(
                 f"estimator must be a classifier with fit and {needed} (needed by "
                 f"aggregation={self.aggregation!r}), got {type(probe).__name__}."
             )
-        return candidates, chosen
 
-    # --------------------------------------------------------------- fitting
-    def fit(self, X, y):
-        """Train the denoiser (unless frozen), select timesteps and fit their probes.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features), (n, H, W) or (n, C, H, W)
-            Training data.
-        y : array-like of shape (n_samples,)
-            Class labels (strings or integers).
-
-        Returns
-        -------
-        self : NoiseEnsembleClassifier
-            The fitted classifier.
-        """
-        featurizer = self._featurizer_template()
-        candidates, chosen = self._check_params(featurizer)
-        if y is None:
-            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
-        read_samples(self, X, None, reset=True)
-        y = column_or_1d(y, warn=True)
-        check_consistent_length(X, y)
+    def _read_targets(self, y):
+        """Encode the labels as ``0 .. n_classes - 1``; set ``classes_``."""
         check_classification_targets(y)
         encoder = LabelEncoder().fit(y)
         if len(encoder.classes_) < 2:
             raise ValueError(f"{type(self).__name__} needs samples of at least 2 classes; y has only one class.")
         self.classes_ = encoder.classes_
-        codes = encoder.transform(y)
+        return encoder.transform(y)
 
-        self.featurizer_ = fit_featurizer(featurizer, X)
-        blocks = extract_blocks(self.featurizer_, X, candidates)
-        scores = self._cross_validate(blocks, codes)
-        self.timestep_scores_ = {
-            t: {"mean": float(np.mean(s)), "std": float(np.std(s))} for t, s in zip(candidates, scores)
-        }
-        if chosen is not None:
-            self.selected_timesteps_ = chosen
-        elif self.selection == "all":
-            self.selected_timesteps_ = candidates
-        else:
-            best = int(np.argmax([np.mean(s) for s in scores]))
-            self.selected_timesteps_ = candidates[max(0, best - self.n_neighbors) : best + self.n_neighbors + 1]
-        block_of = dict(zip(candidates, blocks))
-        self.estimators_ = [clone(self._probe()).fit(block_of[t], codes) for t in self.selected_timesteps_]
-        return self
+    def _max_splits(self, codes):
+        return int(np.bincount(codes).min())
 
-    def _cross_validate(self, blocks, codes):
-        """Accuracy of a probe on each timestep's features, over the same folds."""
-        n_splits = min(self.cv, int(np.bincount(codes).min()))
-        if n_splits < 2:
-            # A class with a single sample cannot be split: score on the training data.
-            return [[clone(self._probe()).fit(block, codes).score(block, codes)] for block in blocks]
-        splitter = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=self.random_state)
-        folds = list(splitter.split(blocks[0], codes))
-        return [
-            cross_val_score(clone(self._probe()), block, codes, cv=folds, error_score="raise")
-            for block in blocks
-        ]
+    def _int_splitter(self, n_splits):
+        return StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=self.random_state)
 
     # ------------------------------------------------------------ prediction
     def _class_scores(self, X):
         """Aggregated per-class scores, shape (n_samples, n_classes); argmax is the prediction."""
-        check_is_fitted(self)
-        read_samples(self, X, None, reset=False)
-        blocks = extract_blocks(self.featurizer_, X, self.selected_timesteps_)
+        blocks = self._probe_blocks(X)
         n_classes = len(self.classes_)
         total = np.zeros((blocks[0].shape[0], n_classes))
         for probe, block in zip(self.estimators_, blocks):
@@ -380,3 +587,109 @@ class NoiseEnsembleClassifier(ClassifierMixin, BaseEstimator):
         """
         scores = self._class_scores(X)
         return self.classes_[np.argmax(scores, axis=1)]
+
+
+class NoiseEnsembleRegressor(RegressorMixin, _NoiseEnsemble):
+    """Regression probes at several noise levels of one diffusion denoiser, averaged.
+
+    The recipe of :class:`NoiseEnsembleClassifier` for continuous targets:
+    ``fit`` trains the denoiser once on ``X`` (targets unused), extracts
+    features at every candidate timestep in one pass, scores a probe per
+    timestep by cross-validation on the training data (R^2 unless ``scoring``
+    says otherwise), selects timesteps and fits one probe per selected
+    timestep; ``predict`` averages their predictions.
+
+    Timesteps are indices into the denoiser's DDPM training schedule: **larger
+    is noisier**.
+
+    Parameters
+    ----------
+    featurizer : DiffusionFeaturizer, FrozenEstimator or None, default=None
+        Source of the features, as in :class:`NoiseEnsembleClassifier`: fitted
+        on ``X`` unless frozen; None means
+        ``DiffusionFeaturizer(random_state=random_state)``.
+    timesteps : sequence of int, default=(0, 10, 25, 50, 100, 200, 400)
+        Candidate timesteps, sorted ascending into the grid of neighbours.
+    selection : {"neighbors", "all"} or sequence of int, default="neighbors"
+        ``"neighbors"``: the best-scoring candidate ``t*`` plus ``n_neighbors``
+        grid neighbours on each side; ``"all"``: every candidate; a sequence:
+        exactly these timesteps, which must be among ``timesteps``.
+    n_neighbors : int, default=2
+        Grid neighbours of ``t*`` on each side (``selection="neighbors"`` only).
+    estimator : regressor or None, default=None
+        The probe, cloned for every timestep. None means
+        ``make_pipeline(StandardScaler(), RidgeCV())``.
+    cv : int, cross-validation generator, iterable or None, default=3
+        How candidates are scored. An int: folds of a shuffled K-fold seeded by
+        ``random_state`` (at most one fold per two samples; with fewer than
+        four samples, candidates are scored on the training data); None
+        means 5. Anything else as ``sklearn.model_selection.check_cv`` takes
+        it: a splitter (``GroupKFold`` with ``groups`` passed to ``fit``) or an
+        iterable of ``(train, test)`` index arrays.
+    scoring : str, callable or None, default=None
+        The selection score: a scorer name (``"neg_mean_absolute_error"`` ...)
+        or a callable ``scorer(estimator, X, y)``; None is the probe's
+        ``score`` (R^2). Larger is better.
+    random_state : int, RandomState instance or None, default=None
+        Shuffles the folds of an int ``cv`` and seeds an unfitted featurizer
+        that has no seed of its own.
+
+    Attributes
+    ----------
+    n_features_in_ : int
+        Number of input features (pixels for images).
+    feature_names_in_ : ndarray of str
+        Column names of a DataFrame ``X``; only defined for such input.
+    featurizer_ : DiffusionFeaturizer or FrozenEstimator
+        The fitted featurizer (the given frozen one when frozen).
+    timestep_scores_ : dict of int -> dict
+        For every candidate timestep, the probe's cross-validated score
+        ``{"mean": float, "std": float}`` on the training data.
+    selected_timesteps_ : tuple of int
+        The timesteps whose probes are averaged, ascending.
+    estimators_ : list of estimators
+        The fitted probe of each selected timestep, in the same order.
+
+    See Also
+    --------
+    NoiseEnsembleClassifier : The same recipe for class labels.
+    diffrep.curves.representation_curve : Probe score as a function of the timestep.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_diabetes
+    >>> from diffrep import DiffusionFeaturizer, NoiseEnsembleRegressor
+    >>> X, y = load_diabetes(return_X_y=True)
+    >>> featurizer = DiffusionFeaturizer(max_steps=5, random_state=0)
+    >>> reg = NoiseEnsembleRegressor(featurizer, timesteps=(10, 50, 100), n_neighbors=1,
+    ...                              random_state=0).fit(X, y)
+    >>> reg.predict(X[:3]).shape
+    (3,)
+    """
+
+    def _default_probe(self):
+        return default_regression_probe()
+
+    def _read_targets(self, y):
+        """The targets as a finite float array."""
+        return check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
+
+    def _max_splits(self, y):
+        return len(y) // 2
+
+    def _int_splitter(self, n_splits):
+        return KFold(n_splits=n_splits, shuffle=True, random_state=self.random_state)
+
+    def predict(self, X):
+        """The mean of the selected probes' predictions.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), (n, H, W), (n, C, H, W) or (n, H, W, C)
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+        """
+        blocks = self._probe_blocks(X)
+        return np.mean([probe.predict(block) for probe, block in zip(self.estimators_, blocks)], axis=0)

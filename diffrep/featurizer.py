@@ -5,6 +5,9 @@ from __future__ import annotations
 import copy
 import functools
 import math
+import numbers
+import os
+import warnings
 
 import numpy as np
 import torch
@@ -13,19 +16,23 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
 from ._device import available_or_cpu, resolve_device
+from ._persistence import read_featurizer_files, write_featurizer_files
 from ._validation import (
+    DATA_FORMATS,
     check_choice,
     check_finite_features,
     check_float,
+    check_image_shape,
     check_int,
     check_layers,
     check_timesteps,
     read_samples,
+    resolve_data_format,
 )
 from .caching import check_memory, fitted_denoiser
 from .checkpoints import check_checkpoint_dir
 from .denoisers.factory import default_layers, load_source, obtain_denoiser, resolve_schedule
-from .denoisers.loading import save_denoiser
+from .denoisers.loading import load_denoiser, save_denoiser
 from .denoisers.pipelines import PipelineDenoiser
 from .extraction import POOLINGS, PRECISIONS, FeatureExtractor, autocast, to_device
 from .images import load_batch, read_images
@@ -87,7 +94,18 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         as does a :class:`~diffrep.denoisers.pipelines.PipelineDenoiser` module.
         A module with a ``(x_t, t)`` forward is deep-copied, never modified.
     image_shape : tuple of int or None, default=None
-        ``(C, H, W)`` of images passed flattened as 2-D ``X``.
+        ``(C, H, W)`` of images passed flattened as 2-D ``X``, always channels
+        first (a shape that reads as ``(H, W, C)`` is refused with a suggestion).
+    data_format : {"auto", "channels_first", "channels_last"}, default="auto"
+        Layout of image arrays: ``(n, C, H, W)`` or ``(n, H, W, C)`` (as PIL and
+        OpenCV give them); for 2-D ``X`` with ``image_shape``, the order of its
+        columns. ``"auto"`` reads 4-D ``X`` as channels-first when its second
+        axis is smaller than the two others, as channels-last when its last axis
+        is 1, 3 or 4 and smaller than the two others, and refuses any other
+        shape with an error that asks for ``data_format``; flattened images are
+        then taken as channels-first. ``transform`` reads ``X`` in the layout
+        ``fit`` used (``data_format_``). A pretrained pipeline finds the
+        channel axis (of 3 or 1 values) of its images itself.
     n_noise_draws : int, default=1
         Independent noise draws per sample and timestep; features are averaged
         over them (as DIFT does), which lowers the variance the noise adds.
@@ -139,7 +157,8 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         the seed drawn from ``random_state``), so clones that differ in
         ``timesteps``, ``layers``, ``pooling``, ``n_noise_draws``, ``device`` or
         ``verbose`` train once, e.g. in a grid search. Fits repeat, and hit the
-        cache, only with an int ``random_state``. A directory shared between
+        cache, only with an int ``random_state``; with any other ``random_state``
+        nothing is cached and ``fit`` warns. A directory shared between
         processes or machines shares the cache; see ``docs/scaling_out.rst`` for
         GPU clusters (one GPU per worker). Entries are safetensors weights and
         JSON behind a checksum, under ``<memory>/diffrep-trained/``: reading
@@ -177,6 +196,9 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         Column names of a DataFrame ``X``; only defined for such input.
     sample_shape_ : tuple of int
         Shape of one sample as the denoiser sees it: ``(C, H, W)`` or ``(n_features,)``.
+    data_format_ : {"channels_first", "channels_last"} or None
+        The layout ``X`` was read in (and ``transform`` reads it in); None for
+        tables and pretrained pipelines.
     network_ : torch.nn.Module
         The denoiser used for features (the EMA weights after training), on ``device_``.
     schedule_ : NoiseSchedule
@@ -230,6 +252,7 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         pooling="mean",
         denoiser="auto",
         image_shape=None,
+        data_format="auto",
         n_noise_draws=1,
         num_train_timesteps=1000,
         beta_schedule="linear",
@@ -255,6 +278,7 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         self.pooling = pooling
         self.denoiser = denoiser
         self.image_shape = image_shape
+        self.data_format = data_format
         self.n_noise_draws = n_noise_draws
         self.num_train_timesteps = num_train_timesteps
         self.beta_schedule = beta_schedule
@@ -281,6 +305,7 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         check_choice("precision", self.precision, PRECISIONS)
         check_choice("scaling", self.scaling, SCALINGS)
         check_choice("prediction_type", self.prediction_type, PREDICTION_TYPES)
+        check_choice("data_format", self.data_format, DATA_FORMATS)
         check_int("n_noise_draws", self.n_noise_draws)
         check_int("num_train_timesteps", self.num_train_timesteps)
         check_int("max_steps", self.max_steps, minimum=0)
@@ -370,14 +395,16 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
                     f"scaling={self.scaling!r}."
                 )
             network = (copy.deepcopy(pipeline) if loaded is None else pipeline).conditioned(self.condition)
-            self.sample_shape_ = network.sample_shape
+            self.sample_shape_, self.data_format_ = network.sample_shape, None
             return network, network.noise_schedule, False, self._read_images(X, reset=True)
         if self.condition is not None:
             raise ValueError(
                 f"condition applies to pretrained DiT (a class id) and Stable Diffusion (a prompt) pipelines; "
                 f"it must be None for denoiser={self.denoiser!r}, got {self.condition!r}."
             )
-        X_2d, self.sample_shape_ = read_samples(self, X, self.image_shape, reset=True)
+        image_shape = None if self.image_shape is None else check_image_shape(self.image_shape, self.data_format)
+        self.data_format_ = resolve_data_format(X, image_shape, self.data_format)
+        X_2d, self.sample_shape_ = read_samples(self, X, image_shape, reset=True, data_format=self.data_format_)
         network, schedule, built_in = obtain_denoiser(
             self.denoiser, self.sample_shape_, self.model_width, seed, loaded=loaded
         )
@@ -419,11 +446,24 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         )
         try:
             trained, loss_curve = fitted_denoiser(
-                self.memory, network, schedule, data, dict(settings, seed=int(seed)), train_network
+                self._cache(), network, schedule, data, dict(settings, seed=int(seed)), train_network
             )
         except TrainingInterrupted as interrupted:
             return interrupted.network, interrupted.loss_curve, interrupted
         return trained, loss_curve, None
+
+    def _cache(self):
+        """``memory``, or None with a warning when ``random_state`` gives no repeatable seed."""
+        if self.memory is None or isinstance(self.random_state, numbers.Integral):
+            return self.memory
+        warnings.warn(
+            f"memory={self.memory!r} caches nothing: with random_state={self.random_state!r} every fit draws "
+            "another training seed, so no fit could reuse a cached denoiser. Pass an int random_state to "
+            "cache trained denoisers.",
+            UserWarning,
+            stacklevel=4,
+        )
+        return None
 
     # ------------------------------------------------------------- transform
     def _scaled(self, X_2d):
@@ -454,7 +494,7 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         if self.scaler_ is None:
             return self._read_images(X, reset=False)
         image_shape = self.sample_shape_ if len(self.sample_shape_) == 3 else None
-        X_2d, _ = read_samples(self, X, image_shape, reset=False)
+        X_2d, _ = read_samples(self, X, image_shape, reset=False, data_format=self.data_format_ or "auto")
         return X_2d
 
     def transform(self, X):
@@ -544,17 +584,70 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
 
     # ----------------------------------------------------------- persistence
     def save_pretrained(self, directory):
-        """Save the fitted denoiser and its scheduler in diffusers format.
+        """Save the fitted featurizer: its denoiser in diffusers format plus diffrep's own config.
 
-        The directory (``unet/`` + ``scheduler/``) loads again with
-        ``DiffusionFeaturizer(denoiser=directory)`` or diffusers' own loaders.
+        A UNet denoiser is written as a diffusers DDPM pipeline (``model_index.json``,
+        ``unet/``, ``scheduler/``: ``diffusers.DDPMPipeline.from_pretrained(directory)``
+        loads it); the MLP as a model directory (its ``config.json``, safetensors
+        weights and ``scheduler_config.json``). Next to them,
+        ``diffrep_config.json`` holds the parameters and what ``fit`` learned
+        besides the weights (layout, data scaling, noise, timesteps, layers), and
+        ``diffrep_state.safetensors`` its arrays. :meth:`from_pretrained` reads
+        it all back; ``DiffusionFeaturizer(denoiser=directory)`` reads the
+        denoiser alone.
 
         Parameters
         ----------
         directory : str or os.PathLike
+            Created if needed; files of the same names are overwritten.
         """
         check_is_fitted(self)
         save_denoiser(directory, copy.deepcopy(self.network_).to("cpu"), self.schedule_)
+        write_featurizer_files(directory, self)
+
+    @classmethod
+    def from_pretrained(cls, directory, device="auto"):
+        """A fitted featurizer read from a directory written by :meth:`save_pretrained`.
+
+        Its features equal those of the featurizer that was saved, on any data.
+        Its ``denoiser`` parameter is the directory, so refitting it rescales
+        to the new data and keeps the saved weights (no training).
+
+        Parameters
+        ----------
+        directory : str or os.PathLike
+        device : str, default="auto"
+            Where the denoiser runs (the saved ``device`` is not reused).
+
+        Returns
+        -------
+        featurizer : DiffusionFeaturizer
+            Fitted, with the saved parameters.
+        """
+        params, state, arrays = read_featurizer_files(directory, cls._get_param_names())
+        featurizer = cls(**dict(params, denoiser=os.fspath(directory), device=device))
+        featurizer._restore(state, arrays, *load_denoiser(directory))
+        return featurizer
+
+    def _restore(self, state, arrays, network, schedule):
+        """Set the fitted attributes from what :meth:`save_pretrained` wrote."""
+        self.n_features_in_ = state["n_features_in"]
+        if state.get("feature_names_in") is not None:
+            self.feature_names_in_ = np.asarray(state["feature_names_in"], dtype=object)
+        self.sample_shape_ = tuple(state["sample_shape"])
+        self.data_format_ = state["data_format"]
+        self.timesteps_ = tuple(state["timesteps"])
+        self.layers_ = tuple(state["layers"])
+        self.scaler_ = DataScaler(state["scaling"])
+        self.scaler_.offset_, self.scaler_.scale_ = arrays["scaler_offset"], arrays["scaler_scale"]
+        self.loss_curve_ = list(state["loss_curve"])
+        self.n_steps_ = state["n_steps"]
+        self.device_ = resolve_device(self.device)
+        self.network_ = network.to(self.device_).eval().requires_grad_(False)
+        self.schedule_ = schedule
+        self.sigmas_ = schedule.sigmas(self.timesteps_)
+        self.noise_seed_ = state["noise_seed"]
+        self.feature_info_ = self._extractor().describe(self.sample_shape_, self.timesteps_[0])
 
     def __getstate__(self):
         state = super().__getstate__()

@@ -8,20 +8,22 @@ noise rate is high.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from joblib import hash as joblib_hash
 from sklearn.base import clone
 from sklearn.frozen import FrozenEstimator
-from sklearn.model_selection import train_test_split
-from sklearn.pipeline import Pipeline
-from sklearn.utils import check_random_state
+from sklearn.metrics import check_scoring, get_scorer_names
+from sklearn.model_selection import StratifiedKFold, check_cv, train_test_split
+from sklearn.utils import _safe_indexing, check_random_state
+from sklearn.utils._param_validation import StrOptions, validate_params
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
+from ._pipelines import chain, locate_featurizer
 from ._validation import check_choice, check_float, check_int
 from .curves import score_table
-from .ensemble import NoiseEnsembleClassifier
-from .featurizer import DiffusionFeaturizer
 
 KINDS = ("symmetric", "asymmetric")
 
@@ -120,40 +122,44 @@ def corrupt_labels(y, rate, kind="symmetric", mapping=None, random_state=None):
 # --------------------------------------------------------------------------- #
 # Sharing one trained denoiser across a study
 # --------------------------------------------------------------------------- #
-def _featurizer_slot(estimator):
-    """``(owner, parameter, featurizer)`` of the featurizer that receives ``X`` directly, or None.
+def _featurizer_input(before, X, name):
+    """``X`` as the featurizer receives it: through the steps before it, fitted without labels.
 
-    That is a NoiseEnsembleClassifier's featurizer (the default one when its
-    parameter is None) or a DiffusionFeaturizer that is the first step of a
-    Pipeline (looked for recursively).
+    Returns None, with a warning, when those steps cannot be fitted without labels.
     """
-    if isinstance(estimator, NoiseEnsembleClassifier):
-        return estimator, "featurizer", estimator._featurizer_template()
-    if isinstance(estimator, Pipeline) and estimator.steps:
-        name, first = estimator.steps[0]
-        if isinstance(first, DiffusionFeaturizer):
-            return estimator, name, first
-        return _featurizer_slot(first)
-    return None
+    steps = chain(before)
+    if steps is None:
+        return X
+    try:
+        return steps.fit_transform(X)
+    except (TypeError, ValueError) as exc:
+        warnings.warn(
+            f"label_noise_study: the steps before the featurizer of estimators[{name!r}] cannot be fitted "
+            f"without labels ({type(exc).__name__}: {exc}); its featurizer is trained in every fit.",
+            UserWarning,
+            stacklevel=4,
+        )
+        return None
 
 
-def _with_frozen_featurizer(estimator, X, fitted):
-    """A clone of ``estimator`` whose featurizer is fitted on ``X`` and frozen.
+def _with_frozen_featurizer(estimator, X, fitted, name):
+    """A clone of ``estimator`` whose featurizer is fitted on ``X`` (as it reaches it) and frozen.
 
-    ``fitted`` caches frozen featurizers by a hash of their parameters, so
-    estimators whose featurizers have identical settings share one training.
+    ``fitted`` caches frozen featurizers by a hash of their parameters and
+    their input, so estimators whose featurizers have identical settings and
+    inputs share one training.
     """
     estimator = clone(estimator)
-    slot = _featurizer_slot(estimator)
-    if slot is None:
+    slot = locate_featurizer(estimator)
+    if slot is None or isinstance(slot.featurizer, FrozenEstimator):
         return estimator
-    owner, name, featurizer = slot
-    if isinstance(featurizer, FrozenEstimator):
+    X_in = _featurizer_input(slot.before, X, name)
+    if X_in is None:
         return estimator
-    key = joblib_hash(featurizer.get_params())
+    key = joblib_hash((slot.featurizer.get_params(), X_in))
     if key not in fitted:
-        fitted[key] = FrozenEstimator(clone(featurizer).fit(X))
-    owner.set_params(**{name: fitted[key]})
+        fitted[key] = FrozenEstimator(clone(slot.featurizer).fit(X_in))
+    slot.owner.set_params(**{slot.name: fitted[key]})
     return estimator
 
 
@@ -169,6 +175,27 @@ def _check_estimators(estimators):
             )
 
 
+def _splits(y, test_size, cv, groups, random_state):
+    """The (train, test) index pairs of a study: one stratified split, or the folds of ``cv``."""
+    if cv is None:
+        if groups is not None:
+            raise ValueError("groups is used by the splitter of cv; with cv=None there is none. Pass cv too.")
+        return [train_test_split(np.arange(len(y)), test_size=test_size, stratify=y, random_state=random_state)]
+    if isinstance(cv, (int, np.integer)):
+        splitter = StratifiedKFold(n_splits=int(cv), shuffle=True, random_state=random_state)
+    else:
+        splitter = check_cv(cv, y, classifier=True)
+    return list(splitter.split(np.zeros((len(y), 1)), y, groups))
+
+
+@validate_params(
+    {
+        "cv": ["cv_object"],
+        "groups": ["array-like", None],
+        "scoring": [StrOptions(set(get_scorer_names())), callable, None],
+    },
+    prefer_skip_nested_validation=False,
+)
 def label_noise_study(
     estimators,
     X,
@@ -178,22 +205,31 @@ def label_noise_study(
     n_repeats=3,
     kind="symmetric",
     random_state=None,
+    *,
+    cv=None,
+    groups=None,
+    scoring=None,
 ):
-    """Test accuracy of estimators trained on corrupted labels, per noise rate.
+    """Test score of estimators trained on corrupted labels, per noise rate.
 
-    One stratified split, exactly ``train_test_split(X, y, test_size=test_size,
-    stratify=y, random_state=random_state)``. For every rate and repeat the
-    training labels are corrupted once (:func:`corrupt_labels`; every
-    estimator sees the same noisy labels), a clone of each estimator is fitted
-    on them and scored on the clean test labels.
+    By default one stratified split, exactly ``train_test_split(X, y,
+    test_size=test_size, stratify=y, random_state=random_state)``; with ``cv``,
+    every fold of it in turn. For every split, rate and repeat the training
+    labels are corrupted once (:func:`corrupt_labels`; every estimator sees the
+    same noisy labels), a clone of each estimator is fitted on them and scored
+    on the clean test labels.
 
-    Featurizers are trained once per study, not once per fit: for each
-    estimator whose input goes straight into a DiffusionFeaturizer (a
-    NoiseEnsembleClassifier's featurizer, or a Pipeline's first step), that
-    featurizer is fitted on the training images alone (labels are never seen)
-    and wrapped in ``FrozenEstimator`` for every rate and repeat; featurizers
-    with identical parameters are trained once and shared. Featurizers already
-    frozen are used as they are.
+    Featurizers are trained once per split, not once per fit: for each
+    estimator whose input reaches a DiffusionFeaturizer (a
+    NoiseEnsembleClassifier's featurizer, or a Pipeline step at any position),
+    that featurizer is fitted on the training part alone (labels are never
+    seen) and wrapped in ``FrozenEstimator`` for every rate and repeat;
+    featurizers with identical parameters and inputs are trained once and
+    shared. Steps before the featurizer (a ``ColumnTransformer`` of encoders,
+    say) are fitted on the training part without labels to give its input; a
+    pipeline whose earlier steps need labels falls back, with a warning, to
+    training its featurizer in every fit. Featurizers already frozen are used
+    as they are.
 
     Parameters
     ----------
@@ -204,20 +240,29 @@ def label_noise_study(
     rates : sequence of float in [0, 1], default=(0.0, 0.2, 0.4, 0.6, 0.8)
         Fractions of training labels to corrupt.
     test_size : float or int, default=0.25
-        As in ``train_test_split``.
+        As in ``train_test_split``; used when ``cv`` is None.
     n_repeats : int, default=3
-        Independent corruptions per rate.
+        Independent corruptions per rate (and split).
     kind : {"symmetric", "asymmetric"}, default="symmetric"
         Label noise kind, see :func:`corrupt_labels`.
     random_state : int, RandomState instance or None, default=None
-        Seeds the split and the corruptions.
+        Seeds the split (or the folds of an int ``cv``) and the corruptions.
+    cv : int, cross-validation generator, iterable or None, default=None
+        None: the single split above. An int: a shuffled stratified K-fold.
+        Anything else as ``sklearn.model_selection.check_cv`` takes it
+        (``GroupKFold`` with ``groups``, an iterable of ``(train, test)``).
+    groups : array-like of shape (n_samples,) or None, default=None
+        Group labels passed to the splitter of ``cv``.
+    scoring : str, callable or None, default=None
+        A scorer name or ``scorer(estimator, X, y)``; None is each
+        estimator's ``score`` (accuracy for classifiers).
 
     Returns
     -------
     table : pandas.DataFrame
         One row per estimator and rate: ``estimator``, ``rate``, ``mean`` and
-        ``std`` of the test score over repeats, then ``score_0`` ..
-        ``score_{n_repeats-1}``.
+        ``std`` of the test score over splits and repeats, then ``score_0`` ..
+        ``score_{n_splits * n_repeats - 1}`` (split-major).
 
     See Also
     --------
@@ -229,17 +274,19 @@ def label_noise_study(
     n_repeats = check_int("n_repeats", n_repeats)
     check_choice("kind", kind, KINDS)
     y = column_or_1d(y)
-    X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=test_size, stratify=y, random_state=random_state
-    )
+    splits = _splits(y, test_size, cv, groups, random_state)
     rng = check_random_state(random_state)
-    fitted = {}
-    prepared = {name: _with_frozen_featurizer(est, X_train, fitted) for name, est in estimators.items()}
-    scores = {(name, rate): [] for name in prepared for rate in rates}
-    for rate in rates:
-        for _ in range(n_repeats):
-            noisy = corrupt_labels(y_train, rate, kind=kind, random_state=rng.randint(np.iinfo(np.int32).max))
-            for name, estimator in prepared.items():
-                scores[name, rate].append(clone(estimator).fit(X_train, noisy).score(X_test, y_test))
+    scorers = {name: check_scoring(estimator, scoring=scoring) for name, estimator in estimators.items()}
+    scores = {(name, rate): [] for name in estimators for rate in rates}
+    for train, test in splits:
+        X_train, X_test = _safe_indexing(X, train), _safe_indexing(X, test)
+        fitted = {}
+        prepared = {name: _with_frozen_featurizer(est, X_train, fitted, name) for name, est in estimators.items()}
+        for rate in rates:
+            for _ in range(n_repeats):
+                noisy = corrupt_labels(y[train], rate, kind=kind, random_state=rng.randint(np.iinfo(np.int32).max))
+                for name, estimator in prepared.items():
+                    fitted_estimator = clone(estimator).fit(X_train, noisy)
+                    scores[name, rate].append(scorers[name](fitted_estimator, X_test, y[test]))
     rows = [{"estimator": name, "rate": rate} for name, rate in scores]
     return score_table(rows, list(scores.values()))

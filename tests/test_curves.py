@@ -19,7 +19,8 @@ def test_curve_trains_once_per_fold_and_tabulates_every_timestep(digits_small, t
     featurizer = DiffusionFeaturizer(image_shape=(1, 8, 8), **TINY)
     table = representation_curve(featurizer, X, y, (100, 0, 25), cv=3, random_state=0)
     assert len(trainings) == 3
-    assert table.columns.tolist() == ["timestep", "sigma", "mean", "std", "score_0", "score_1", "score_2"]
+    assert table.columns.tolist() == ["timestep", "sigma", "task", "mean", "std", "score_0", "score_1", "score_2"]
+    assert set(table["task"]) == {"classification"} and table.attrs["scoring"] == "accuracy"
     assert table["timestep"].tolist() == [0, 25, 100]
     fitted = featurizer.fit(X)
     np.testing.assert_allclose(table["sigma"], fitted.schedule_.sigmas([0, 25, 100]))
@@ -46,7 +47,9 @@ def test_frozen_featurizer_curve_matches_probes_fitted_by_hand(digits_small, tra
     [
         (dict(timesteps=(10, 1000)), ValueError, "timesteps must lie in"),
         (dict(timesteps=(10, 10)), ValueError, "must not repeat"),
-        (dict(cv=1), ValueError, "cv must be >= 2"),
+        (dict(cv=1), ValueError, r"'cv' parameter.*\[2, inf\)"),
+        (dict(task="ranking"), ValueError, "'task' parameter"),
+        (dict(scoring="accuracy_score"), ValueError, "'scoring' parameter"),
         (dict(featurizer="unet"), TypeError, "featurizer must be a DiffusionFeaturizer"),
     ],
 )
@@ -94,3 +97,83 @@ def test_plot_representation_curve_marks_the_peak():
     assert "peak: t=50" in [text.get_text() for text in ax.get_legend().get_texts()]
     assert ax.get_xscale() == "log"
     matplotlib.pyplot.close(ax.figure)
+
+
+# ------------------------------------------------------------- regression, splitters
+@pytest.fixture(scope="module")
+def diabetes():
+    from sklearn.datasets import load_diabetes
+
+    X, y = load_diabetes(return_X_y=True)
+    return X[:120], y[:120]
+
+
+def test_a_continuous_target_gets_kfold_and_r2(diabetes):
+    from sklearn.metrics import r2_score
+    from sklearn.model_selection import KFold
+
+    from diffrep.ensemble import default_regression_probe
+
+    X, y = diabetes
+    frozen = FrozenEstimator(DiffusionFeaturizer(**TINY).fit(X))
+    table = representation_curve(frozen, X, y + 0.5, (10, 100), cv=3, random_state=0)
+    assert set(table["task"]) == {"regression"} and table.attrs["scoring"] == "r2"
+    train, test = next(KFold(3, shuffle=True, random_state=0).split(X))
+    features = frozen.extract(X, [10])
+    probe = default_regression_probe().fit(features[train], y[train] + 0.5)
+    assert table["score_0"].iloc[0] == pytest.approx(r2_score(y[test] + 0.5, probe.predict(features[test])))
+
+
+def test_integer_valued_targets_must_say_their_task(diabetes, trainings):
+    X, y = diabetes  # integer values, many of them once: not silently 100+ classes
+    frozen = FrozenEstimator(DiffusionFeaturizer(**TINY).fit(X))
+    trainings.clear()
+    with pytest.raises(ValueError, match="task='regression' or task='classification'"):
+        representation_curve(frozen, X, y, (10,), cv=2)
+    assert representation_curve(frozen, X, y, (10,), cv=2, task="regression")["task"].iloc[0] == "regression"
+    from sklearn.linear_model import Ridge
+
+    by_probe = representation_curve(frozen, X, y, (10,), estimator=Ridge(), cv=2)
+    assert by_probe["task"].iloc[0] == "regression"
+
+
+def test_group_splitter_and_scoring_pass_through(digits_small):
+    from sklearn.metrics import balanced_accuracy_score
+    from sklearn.model_selection import GroupKFold
+
+    X, y = digits_small
+    groups = np.arange(len(y)) // 30
+    frozen = FrozenEstimator(DiffusionFeaturizer(image_shape=(1, 8, 8), **TINY).fit(X))
+    table = representation_curve(frozen, X, y, (10,), cv=GroupKFold(4), groups=groups, scoring="balanced_accuracy")
+    assert table.attrs["scoring"] == "balanced_accuracy"
+    for fold, (train, test) in enumerate(GroupKFold(4).split(X, y, groups)):
+        assert len(set(groups[train]) & set(groups[test])) == 0
+        features = frozen.extract(X, [10])
+        probe = default_probe().fit(features[train], y[train])
+        expected = balanced_accuracy_score(y[test], probe.predict(features[test]))
+        assert table[f"score_{fold}"].iloc[0] == pytest.approx(expected)
+
+
+def test_featurizer_after_a_column_transformer_in_a_pipeline(table, trainings):
+    pandas = pytest.importorskip("pandas")
+    from sklearn.compose import make_column_transformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    X, y = table
+    frame = pandas.DataFrame(X, columns=[f"x{i}" for i in range(6)])
+    frame["city"] = np.where(X[:, 2] > 0, "Paris", "Lyon")
+    encode = make_column_transformer((OneHotEncoder(), ["city"]), remainder="passthrough")
+    featurizer = DiffusionFeaturizer(**TINY)
+    pipeline = make_pipeline(encode, featurizer, LogisticRegression())
+    table_ = representation_curve(pipeline, frame, y, (10, 50), cv=2, random_state=0)
+    assert len(trainings) == 2 and set(table_["task"]) == {"classification"}
+    train, test = next(StratifiedKFold(2, shuffle=True, random_state=0).split(frame, y))
+    encoded = encode.fit(frame.iloc[train])
+    fitted = DiffusionFeaturizer(**TINY).fit(encoded.transform(frame.iloc[train]))
+    features = [fitted.extract(encoded.transform(frame.iloc[part]), [10]) for part in (train, test)]
+    probe = LogisticRegression().fit(features[0], y[train])
+    assert table_["score_0"].iloc[0] == pytest.approx(probe.score(features[1], y[test]))
+    with pytest.raises(ValueError, match="probe one way only"):
+        representation_curve(pipeline, frame, y, (10,), estimator=LogisticRegression(), cv=2)

@@ -57,16 +57,25 @@ def test_docstring_matches_signature(name):
 def _fitted_estimators():
     from sklearn.frozen import FrozenEstimator
 
-    from diffrep import DiffusionFeaturizer, MoLRGDenoiser, NoiseEnsembleClassifier, SubspaceClassifier, make_molrg
+    from diffrep import (
+        DiffusionFeaturizer,
+        MoLRGDenoiser,
+        NoiseEnsembleClassifier,
+        NoiseEnsembleRegressor,
+        SubspaceClassifier,
+        make_molrg,
+    )
 
     X, y = load_digits(return_X_y=True)
     X, y = X[:100], y[:100]
     tiny = dict(model_width=8, max_steps=2, device="cpu", random_state=0)
     featurizer = DiffusionFeaturizer(image_shape=(1, 8, 8), **tiny).fit(X)
     ensemble = NoiseEnsembleClassifier(featurizer=FrozenEstimator(featurizer), timesteps=(10, 50), cv=2).fit(X, y)
+    regressor = NoiseEnsembleRegressor(featurizer=FrozenEstimator(featurizer), timesteps=(10, 50), cv=2)
+    regressor.fit(X, y.astype(float))
     Xm, ym, bases = make_molrg(60, 6, 2, 2, 0.2, random_state=0, return_bases=True)
     theory = DiffusionFeaturizer(denoiser=MoLRGDenoiser(bases, 0.2), device="cpu").fit(Xm)
-    return [featurizer, ensemble, SubspaceClassifier(n_components=2).fit(Xm, ym), theory]
+    return [featurizer, ensemble, regressor, SubspaceClassifier(n_components=2).fit(Xm, ym), theory]
 
 
 @pytest.mark.parametrize("estimator", _fitted_estimators(), ids=lambda est: type(est).__name__)

@@ -161,6 +161,65 @@ def test_study_trains_the_default_featurizer_of_an_ensemble_once(digits_small, m
     assert len(calls) == 1
 
 
+def _encoded_pipeline(featurizer, last=None):
+    from sklearn.compose import make_column_transformer
+    from sklearn.preprocessing import OneHotEncoder
+
+    encode = make_column_transformer((OneHotEncoder(), ["city"]), remainder="passthrough")
+    return make_pipeline(encode, featurizer, last if last is not None else LogisticRegression(max_iter=300))
+
+
+@pytest.fixture(scope="module")
+def frame(table):
+    pandas = pytest.importorskip("pandas")
+    X, y = table
+    frame = pandas.DataFrame(X, columns=[f"x{i}" for i in range(6)])
+    frame["city"] = np.where(X[:, 3] > 0, "Paris", "Lyon")
+    return frame, y
+
+
+def test_study_shares_a_featurizer_that_comes_after_a_column_transformer(frame, trainings):
+    X, y = frame
+    shared = _encoded_pipeline(DiffusionFeaturizer(**TINY))
+    table = label_noise_study({"encoded": shared}, X, y, rates=(0, 0.4), n_repeats=2, random_state=0)
+    assert len(trainings) == 1  # 2 rates x 2 repeats, one training
+    trainings.clear()
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, stratify=y, random_state=0)
+    fresh = _encoded_pipeline(DiffusionFeaturizer(**TINY)).fit(X_train, y_train)
+    assert table["score_0"].iloc[0] == pytest.approx(fresh.score(X_test, y_test))
+
+
+def test_study_falls_back_when_earlier_steps_need_labels(frame, trainings):
+    from sklearn.feature_selection import SelectKBest
+
+    X, y = frame
+    supervised = make_pipeline(_encoded_pipeline(SelectKBest(k=4), last=DiffusionFeaturizer(**TINY)), _raw_probe())
+    with pytest.warns(UserWarning, match=r"estimators\['selected'\] cannot be fitted without labels"):
+        label_noise_study({"selected": supervised}, X, y, rates=(0, 0.4), n_repeats=1, random_state=0)
+    assert len(trainings) == 2  # no sharing: one training per fit
+
+
+def test_study_takes_a_splitter_groups_and_scoring(digits_small, trainings):
+    from sklearn.metrics import balanced_accuracy_score
+    from sklearn.model_selection import GroupKFold
+
+    X, y = digits_small
+    groups = np.arange(len(y)) // 40
+    pipeline = make_pipeline(DiffusionFeaturizer(image_shape=(1, 8, 8), **TINY), LogisticRegression(max_iter=300))
+    table = label_noise_study(
+        {"p": pipeline, "raw": _raw_probe()}, X, y, rates=(0.0,), n_repeats=2, random_state=0,
+        cv=GroupKFold(3), groups=groups, scoring="balanced_accuracy",
+    )
+    assert len(trainings) == 3  # one training per fold
+    assert [c for c in table.columns if c.startswith("score_")] == [f"score_{i}" for i in range(6)]
+    for fold, (train, test) in enumerate(GroupKFold(3).split(X, y, groups)):
+        raw = _raw_probe().fit(X[train], y[train])
+        expected = balanced_accuracy_score(y[test], raw.predict(X[test]))
+        assert table.loc[table["estimator"] == "raw", f"score_{2 * fold}"].item() == pytest.approx(expected)
+    with pytest.raises(ValueError, match="groups is used by the splitter of cv"):
+        label_noise_study({"raw": _raw_probe()}, X, y, groups=groups)
+
+
 def test_study_rejects_bad_arguments_before_training(digits_small, trainings):
     X, y = digits_small
     with pytest.raises(TypeError, match="estimators must be a non-empty dict"):

@@ -18,7 +18,9 @@ import warnings
 from pathlib import Path
 
 import torch
+from diffusers.utils import is_accelerate_available
 
+from .._persistence import CONFIG_NAME
 from ..schedules import NoiseSchedule
 
 _MODEL_CLASSES = ("UNet2DModel", "MLPDenoiser")
@@ -309,7 +311,11 @@ def load_denoiser(source):
 
 
 def is_pipeline_directory(directory):
-    """Whether ``directory`` is a diffusers pipeline saved whole (it has a ``model_index.json``).
+    """Whether ``directory`` is a pretrained diffusers pipeline saved whole (it has a ``model_index.json``).
+
+    A featurizer's own :meth:`~diffrep.DiffusionFeaturizer.save_pretrained`
+    directory (a DDPM pipeline with ``diffrep_config.json``) is not: its UNet
+    reads data scaled as in its ``fit``, not RGB images.
 
     Parameters
     ----------
@@ -319,7 +325,8 @@ def is_pipeline_directory(directory):
     -------
     bool
     """
-    return (Path(directory) / "model_index.json").is_file()
+    directory = Path(directory)
+    return (directory / "model_index.json").is_file() and not (directory / CONFIG_NAME).is_file()
 
 
 def load_model(model_dir, model_class, weights_names=WEIGHTS_NAMES):
@@ -349,7 +356,10 @@ def load_model(model_dir, model_class, weights_names=WEIGHTS_NAMES):
     weights = _weights_file(model_dir, weights_names)
     try:
         network, info = model_class.from_pretrained(
-            model_dir, use_safetensors=".safetensors" in weights.name, output_loading_info=True
+            model_dir,
+            use_safetensors=".safetensors" in weights.name,
+            output_loading_info=True,
+            low_cpu_mem_usage=is_accelerate_available(),  # no notice that accelerate is missing
         )
     except Exception as exc:
         raise _diagnose(model_dir, weights, exc) from exc
@@ -386,7 +396,13 @@ def load_schedule(scheduler_dir):
 
 
 def save_denoiser(directory, network, schedule):
-    """Write a pipeline-style directory (``unet/`` + ``scheduler/``) that :func:`load_denoiser` reads.
+    """Write a directory that :func:`load_denoiser` and diffusers read.
+
+    A ``UNet2DModel`` becomes a diffusers DDPM pipeline (``model_index.json``,
+    ``unet/``, ``scheduler/``), which ``diffusers.DDPMPipeline.from_pretrained``
+    loads; any other diffusers model (the MLP) a model directory: its
+    ``config.json`` and safetensors weights, with ``scheduler_config.json``
+    beside them.
 
     Parameters
     ----------
@@ -395,11 +411,16 @@ def save_denoiser(directory, network, schedule):
         The denoiser; it must support ``save_pretrained``.
     schedule : NoiseSchedule
     """
+    from diffusers import DDPMPipeline, UNet2DModel
+
     if not hasattr(network, "save_pretrained"):
         raise TypeError(
             f"save_pretrained needs a diffusers model (UNet2DModel or MLPDenoiser); "
             f"the denoiser is a {type(network).__name__}."
         )
-    directory = Path(directory)
-    network.save_pretrained(directory / "unet", safe_serialization=True)
-    schedule.to_diffusers().save_pretrained(directory / "scheduler")
+    scheduler = schedule.to_diffusers()
+    if isinstance(network, UNet2DModel):
+        DDPMPipeline(unet=network, scheduler=scheduler).save_pretrained(directory, safe_serialization=True)
+    else:
+        network.save_pretrained(directory, safe_serialization=True)
+        scheduler.save_pretrained(directory)

@@ -124,8 +124,8 @@ class PipelineDenoiser(torch.nn.Module):
         return self._from_pixels(VaeImageProcessor.normalize(images))
 
     def _from_pixels(self, pixels):
-        """The samples of images in ``[-1, 1]``: the pixels themselves."""
-        return pixels
+        """The samples of images in ``[-1, 1]``: the pixels themselves (their gray level for one channel)."""
+        return pixels.mean(dim=1, keepdim=True) if self.sample_shape[0] == 1 else pixels
 
     def conditioned(self, condition):
         """Fix the conditioning of every forward pass; return ``self``.
