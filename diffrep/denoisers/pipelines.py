@@ -29,7 +29,6 @@ named as in the network: ``transformer_blocks.14`` of DiT, ``up_blocks.1`` or
 from __future__ import annotations
 
 import numbers
-from pathlib import Path
 
 import torch
 
