@@ -16,6 +16,7 @@ batch's features come back asynchronously while the next batch runs. A CUDA
 from __future__ import annotations
 
 import contextlib
+import math
 import warnings
 
 import numpy as np
@@ -50,6 +51,70 @@ def pool(activation, pooling):
     if pooling == "mean":
         return activation.mean(dim=spatial)
     return activation.amax(dim=spatial)
+
+
+def feature_map(activation):
+    """A transformer block's ``(batch, tokens, dim)`` output as a ``(batch, dim, *grid)`` feature map.
+
+    The tokens of a square patch grid become ``(h, w)`` (row-major, as
+    diffusers' patch embeddings order them); any other count stays 1-D.
+
+    Parameters
+    ----------
+    activation : torch.Tensor of shape (batch, tokens, dim)
+
+    Returns
+    -------
+    feature_map : torch.Tensor of shape (batch, dim, h, w) or (batch, dim, tokens)
+    """
+    channels_first = activation.transpose(1, 2)
+    side = math.isqrt(activation.shape[1])
+    if side * side != activation.shape[1]:
+        return channels_first
+    return channels_first.reshape(*channels_first.shape[:2], side, side)
+
+
+def autocast(device, precision):
+    """The autocast context of ``precision`` on ``device`` (a no-op for float32).
+
+    Parameters
+    ----------
+    device : torch.device
+    precision : {"float32", "bfloat16"}
+
+    Returns
+    -------
+    context : context manager
+    """
+    if precision == "bfloat16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def to_device(samples, device):
+    """Samples as a float32 tensor on ``device`` (through pinned memory, non-blocking, from the host to CUDA).
+
+    Parameters
+    ----------
+    samples : ndarray or torch.Tensor
+    device : torch.device
+
+    Returns
+    -------
+    tensor : torch.Tensor of float32
+    """
+    if not isinstance(samples, torch.Tensor):
+        samples = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32))
+    if device.type != "cuda" or samples.device.type == "cuda":
+        return samples.to(device, torch.float32)
+    return samples.to(torch.float32).pin_memory().to(device, non_blocking=True)
+
+
+def _samples_and_identities(prepared, device):
+    """The prepared samples on ``device``, and the tensor whose rows key their noise."""
+    samples, identities = prepared if isinstance(prepared, tuple) else (prepared, None)
+    samples = to_device(samples, device)
+    return samples, samples if identities is None else to_device(identities, device)
 
 
 def is_out_of_memory(error):
@@ -120,7 +185,10 @@ class FeatureExtractor:
     n_draws : int
         Noise draws per (sample, timestep) pair; features are averaged over them.
     layers : tuple of str
-        Submodule names, or ``"x0"`` for the clean-input estimate.
+        Submodule names, or ``"x0"`` for the clean-input estimate. When the
+        network declares ``token_activations``, 3-D activations are token
+        sequences and are pooled over the tokens (``"none"`` flattens them on
+        the patch grid; see :func:`feature_map`).
     pooling : {"mean", "max", "none"}
     device : torch.device
     precision : {"float32", "bfloat16"}, default="float32"
@@ -147,29 +215,25 @@ class FeatureExtractor:
         self.channels_last = channels_last
         self._modules = tuple(name for name in self.layers if name != CLEAN_ESTIMATE)
         self._need_output = CLEAN_ESTIMATE in self.layers
+        self.token_activations = bool(getattr(network, "token_activations", False))
 
     def _forward(self, x_t, timesteps):
         """Captured activations (and ``"x0"``) of one batch of noisy inputs."""
         if self.channels_last and x_t.ndim == 4:
             x_t = x_t.contiguous(memory_format=torch.channels_last)
-        autocast = (
-            torch.autocast(self.device.type, dtype=torch.bfloat16)
-            if self.precision == "bfloat16"
-            else contextlib.nullcontext()
-        )
-        with autocast:
+        with autocast(self.device, self.precision):
             captured = run_with_capture(self.network, x_t, timesteps, self._modules, self._need_output)
         if self._need_output:
             output = captured["__output__"].float()
             captured[CLEAN_ESTIMATE] = self.schedule.predict_x0(x_t, output, timesteps)
         return captured
 
-    def _to_device(self, samples):
-        """A host array of samples as a tensor on the device (pinned, non-blocking on CUDA)."""
-        tensor = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32))
-        if self.device.type != "cuda":
-            return tensor.to(self.device)
-        return tensor.pin_memory().to(self.device, non_blocking=True)
+    def _activation(self, captured, name):
+        """A captured activation, token sequences of a transformer as feature maps."""
+        activation = captured[name]
+        if self.token_activations and name != CLEAN_ESTIMATE and activation.ndim == 3:
+            return feature_map(activation)
+        return activation
 
     def _block(self, data, prepare, timesteps, first_pair, stop_pair):
         """Pooled features of pairs ``first_pair:stop_pair``, averaged over noise draws.
@@ -180,16 +244,18 @@ class FeatureExtractor:
         n_timesteps, n_draws = len(timesteps), self.n_draws
         first_sample, stop_sample = first_pair // n_timesteps, (stop_pair - 1) // n_timesteps + 1
         samples = data[first_sample:stop_sample]
-        x0 = self._to_device(samples if prepare is None else prepare(samples))
+        x0, identities = _samples_and_identities(samples if prepare is None else prepare(samples), self.device)
         pairs = torch.arange(first_pair, stop_pair, device=self.device)
         row_samples = (pairs // n_timesteps - first_sample).repeat_interleave(n_draws)
         row_timesteps = timesteps[pairs % n_timesteps].repeat_interleave(n_draws)
         row_draws = torch.arange(n_draws, device=self.device).repeat(len(pairs))
-        keys = row_keys(row_hashes(x0)[row_samples], row_timesteps, row_draws, self.noise_seed)
+        keys = row_keys(row_hashes(identities)[row_samples], row_timesteps, row_draws, self.noise_seed)
         noise = gaussian_noise(keys, tuple(x0.shape[1:]))
         x_t = self.schedule.add_noise(x0[row_samples], noise, row_timesteps)
         captured = self._forward(x_t, row_timesteps)
-        pooled = torch.cat([pool(captured[name], self.pooling).float() for name in self.layers], dim=1)
+        pooled = torch.cat(
+            [pool(self._activation(captured, name), self.pooling).float() for name in self.layers], dim=1
+        )
         if n_draws == 1:
             return pooled
         return pooled.view(len(pairs), n_draws, -1).mean(dim=1)
@@ -214,7 +280,7 @@ class FeatureExtractor:
             captured[CLEAN_ESTIMATE] = captured["__output__"]
         info = {}
         for name in self.layers:
-            activation = captured[name]
+            activation = self._activation(captured, name)
             info[name] = {
                 "shape": tuple(activation.shape[1:]),
                 "channels": int(activation.shape[1]),
@@ -243,8 +309,12 @@ class FeatureExtractor:
             Show a progress bar when positive.
         prepare : callable or None, default=None
             Applied to each batch's slice of ``data``; returns the scaled float32
-            samples of shape ``(n, *sample_shape)``. Preparing batch by batch
-            keeps no prepared copy of the whole data in memory.
+            samples of shape ``(n, *sample_shape)``, or a pair ``(samples,
+            identities)`` whose rows' bytes key the noise instead of the
+            samples' (the pixels a latent was encoded from: an encoder's output
+            can differ in its last bits with the batch it ran in, which would
+            change the noise). Preparing batch by batch keeps no prepared copy
+            of the whole data in memory.
 
         Returns
         -------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import math
 import numbers
 import os
 import warnings
@@ -30,9 +31,11 @@ from ._validation import (
 )
 from .caching import check_memory, fitted_denoiser
 from .checkpoints import check_checkpoint_dir
-from .denoisers.factory import default_layers, obtain_denoiser, resolve_schedule
+from .denoisers.factory import default_layers, load_source, obtain_denoiser, resolve_schedule
 from .denoisers.loading import load_denoiser, save_denoiser
-from .extraction import POOLINGS, PRECISIONS, FeatureExtractor
+from .denoisers.pipelines import PipelineDenoiser
+from .extraction import POOLINGS, PRECISIONS, FeatureExtractor, autocast, to_device
+from .images import load_batch, read_images
 from .scaling import SCALINGS, DataScaler
 from .schedules import PREDICTION_TYPES
 from .training import TrainingInterrupted, train_denoiser
@@ -58,7 +61,8 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
     concatenates the blocks, timestep-major, then layer.
 
     The noise is deterministic: it is derived from ``random_state``, the
-    sample's bytes after scaling, the timestep and the draw index (see
+    sample's bytes after scaling (for a pretrained pipeline: the RGB image
+    resized to the pipeline's size), the timestep and the draw index (see
     :mod:`diffrep.noise`). ``transform`` therefore gives the same features for
     a sample whatever the batch, order or subset it comes in, and identical
     rows get identical features.
@@ -84,8 +88,13 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         ``"auto"``: a diffusers ``UNet2DModel`` for images (``image_shape`` given,
         or 3-D/4-D ``X``), an MLP for tables. A string that is not a built-in name
         is a local diffusers model or pipeline directory (``unet/`` + ``scheduler/``)
-        or a hub id; its scheduler config then defines the schedule. A module with
-        a ``(x_t, t)`` forward is deep-copied, never modified.
+        or a hub id; its scheduler config then defines the schedule. A pipeline
+        saved whole (with ``model_index.json``: ``DDPMPipeline``,
+        ``DDIMPipeline``, ``DiTPipeline``, ``StableDiffusionPipeline``, e.g.
+        ``"facebook/DiT-XL-2-256"``) takes RGB images of any size or image
+        files instead (see ``X`` in ``fit``, and :mod:`diffrep.denoisers.pipelines`),
+        as does a :class:`~diffrep.denoisers.pipelines.PipelineDenoiser` module.
+        A module with a ``(x_t, t)`` forward is deep-copied, never modified.
     image_shape : tuple of int or None, default=None
         ``(C, H, W)`` of images passed flattened as 2-D ``X``, always channels
         first (a shape that reads as ``(H, W, C)`` is refused with a suggestion).
@@ -97,7 +106,8 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         is 1, 3 or 4 and smaller than the two others, and refuses any other
         shape with an error that asks for ``data_format``; flattened images are
         then taken as channels-first. ``transform`` reads ``X`` in the layout
-        ``fit`` used (``data_format_``).
+        ``fit`` used (``data_format_``). A pretrained pipeline finds the
+        channel axis (of 3 or 1 values) of its images itself.
     n_noise_draws : int, default=1
         Independent noise draws per sample and timestep; features are averaged
         over them (as DIFT does), which lowers the variance the noise adds.
@@ -109,7 +119,8 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         What a trained denoiser predicts (unless the denoiser declares its own).
     scaling : {"auto", "minmax", "standard", "none"}, default="auto"
         Data scaling learned in ``fit``: ``"auto"`` maps images to [-1, 1] from
-        the training range and standardizes table columns.
+        the training range and standardizes table columns. A pretrained
+        pipeline needs ``"auto"``: it reads RGB values in [0, 1] as it was trained.
     train_denoiser : {"auto"} or bool, default="auto"
         Whether ``fit`` trains the denoiser. ``"auto"`` trains a built-in
         backbone and uses a loaded or passed-in denoiser as is; ``True``
@@ -171,17 +182,25 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         stay on disk).
     checkpoint_every : int, default=500
         Training steps between checkpoints.
+    condition : int, str or None, default=None
+        Conditioning of a pretrained conditional pipeline: a class id of a
+        ``DiTPipeline`` (None: its null class, the unconditional embedding), or
+        a prompt of a Stable Diffusion pipeline (None: the empty prompt, as
+        DIFT uses). Must be None for any other denoiser.
 
     Attributes
     ----------
     n_features_in_ : int
-        Number of input features (pixels for images).
+        Number of input features (pixels for images; for a pretrained
+        pipeline, values per image of the ``fit`` input, 1 for file paths,
+        though images of any size are taken).
     feature_names_in_ : ndarray of str
         Column names of a DataFrame ``X``; only defined for such input.
     sample_shape_ : tuple of int
         Shape of one sample as the denoiser sees it: ``(C, H, W)`` or ``(n_features,)``.
     data_format_ : {"channels_first", "channels_last"} or None
-        The layout ``X`` was read in (and ``transform`` reads it in); None for tables.
+        The layout ``X`` was read in (and ``transform`` reads it in); None for
+        tables and pretrained pipelines.
     network_ : torch.nn.Module
         The denoiser used for features (the EMA weights after training), on ``device_``.
     schedule_ : NoiseSchedule
@@ -195,8 +214,8 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
     feature_info_ : dict
         For each layer: ``shape``, ``channels``, ``spatial`` size and pooled
         ``n_features`` of its activation.
-    scaler_ : DataScaler
-        The data scaling learned in ``fit``.
+    scaler_ : DataScaler or None
+        The data scaling learned in ``fit``; None for a pretrained pipeline.
     noise_seed_ : int
         Seed of the per-sample extraction noise, drawn from ``random_state``.
     device_ : torch.device
@@ -254,6 +273,7 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         memory=None,
         checkpoint_dir=None,
         checkpoint_every=500,
+        condition=None,
     ):
         self.timesteps = timesteps
         self.layers = layers
@@ -279,6 +299,7 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         self.memory = memory
         self.checkpoint_dir = checkpoint_dir
         self.checkpoint_every = checkpoint_every
+        self.condition = condition
 
     # ------------------------------------------------------------------ checks
     def _check_params(self):
@@ -317,7 +338,10 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features), (n, H, W) or (n, C, H, W)
-            Training data.
+            Training data. For a pretrained pipeline: RGB images of any size,
+            ``(n, 3, H, W)`` or ``(n, H, W, 3)``, floats in [0, 1] or 8-bit
+            integers, or a 1-D sequence of image file paths (they are resized
+            and center-cropped to the pipeline's size, and read batch by batch).
         y : None
             Ignored; present for API consistency.
 
@@ -328,19 +352,16 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         """
         vars(self).pop("feature_info_", None)  # unfitted until this fit completes
         self._check_params()
-        image_shape = None if self.image_shape is None else check_image_shape(self.image_shape, self.data_format)
-        self.data_format_ = resolve_data_format(X, image_shape, self.data_format)
-        X_2d, self.sample_shape_ = read_samples(self, X, image_shape, reset=True, data_format=self.data_format_)
         init_seed, train_seed, noise_seed = check_random_state(self.random_state).randint(
             np.iinfo(np.int32).max, size=3
         )
-        network, schedule, built_in = obtain_denoiser(self.denoiser, self.sample_shape_, self.model_width, init_seed)
+        network, schedule, built_in, X_2d = self._obtain(X, init_seed)
         schedule = resolve_schedule(
             network, schedule, self.num_train_timesteps, self.beta_schedule, self.prediction_type
         )
         self.timesteps_ = check_timesteps(self.timesteps, schedule.num_train_timesteps)
         self.layers_ = check_layers(self.layers, network, default_layers(network))
-        self.scaler_ = DataScaler(self._scaling_kind(network)).fit(X_2d)
+        self.scaler_ = None if self._reads_images(network) else DataScaler(self._scaling_kind(network)).fit(X_2d)
         self.device_ = resolve_device(self.device)
         train = built_in if self.train_denoiser == "auto" else self.train_denoiser
         self.loss_curve_, interrupted = [], None
@@ -355,6 +376,49 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         if interrupted is not None:
             raise interrupted
         return self
+
+    @staticmethod
+    def _reads_images(network):
+        """Whether the denoiser is a pretrained pipeline that reads RGB images of any size."""
+        return isinstance(network, PipelineDenoiser)
+
+    def _obtain(self, X, seed):
+        """The denoiser, its schedule, whether it is built in, and ``X`` validated for it.
+
+        Sets ``sample_shape_`` and ``n_features_in_``.
+        """
+        loaded = load_source(self.denoiser)
+        pipeline = self.denoiser if loaded is None else loaded[0]
+        if self._reads_images(pipeline):
+            if self.train_denoiser is True or self.scaling != "auto":
+                raise ValueError(
+                    "a pretrained pipeline is used as it is, on RGB images in [0, 1]: train_denoiser must be "
+                    f"'auto' or False and scaling 'auto', got train_denoiser={self.train_denoiser!r} and "
+                    f"scaling={self.scaling!r}."
+                )
+            network = (copy.deepcopy(pipeline) if loaded is None else pipeline).conditioned(self.condition)
+            self.sample_shape_, self.data_format_ = network.sample_shape, None
+            return network, network.noise_schedule, False, self._read_images(X, reset=True)
+        if self.condition is not None:
+            raise ValueError(
+                f"condition applies to pretrained DiT (a class id) and Stable Diffusion (a prompt) pipelines; "
+                f"it must be None for denoiser={self.denoiser!r}, got {self.condition!r}."
+            )
+        image_shape = None if self.image_shape is None else check_image_shape(self.image_shape, self.data_format)
+        self.data_format_ = resolve_data_format(X, image_shape, self.data_format)
+        X_2d, self.sample_shape_ = read_samples(self, X, image_shape, reset=True, data_format=self.data_format_)
+        network, schedule, built_in = obtain_denoiser(
+            self.denoiser, self.sample_shape_, self.model_width, seed, loaded=loaded
+        )
+        return network, schedule, built_in, X_2d
+
+    def _read_images(self, X, reset):
+        """Image arrays or file paths for a pretrained pipeline, validated but not read."""
+        images = read_images(X)
+        if reset:
+            vars(self).pop("feature_names_in_", None)
+            self.n_features_in_ = math.prod(images.shape[1:])
+        return images
 
     def _train(self, network, schedule, data, seed):
         """Train ``network`` on scaled ``data`` (through the cache).
@@ -414,9 +478,23 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
             precision=self.precision,
         )
 
+    def _prepare(self, batch):
+        """One batch of validated input as the samples the denoiser sees (scaled, or encoded images).
+
+        A pipeline's samples come with the images they were encoded from: the
+        noise is keyed by the images, which do not depend on the batch.
+        """
+        if self.scaler_ is not None:
+            return self._scaled(batch)
+        images = to_device(load_batch(batch, self.network_.image_size), self.device_)
+        with autocast(self.device_, self.precision):
+            return self.network_.encode(images).float(), images
+
     def _read(self, X):
-        """``X`` validated as 2-D, not yet scaled (extraction scales it batch by batch)."""
+        """``X`` validated as 2-D, not yet scaled (extraction scales it batch by batch), or images for a pipeline."""
         check_is_fitted(self)
+        if self.scaler_ is None:
+            return self._read_images(X, reset=False)
         image_shape = self.sample_shape_ if len(self.sample_shape_) == 3 else None
         X_2d, _ = read_samples(self, X, image_shape, reset=False, data_format=self.data_format_ or "auto")
         return X_2d
@@ -430,7 +508,8 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features), (n, H, W) or (n, C, H, W)
-            Data of the same shape as in ``fit``.
+            Data of the same shape as in ``fit``; for a pretrained pipeline,
+            RGB images of any size or image file paths, as in ``fit``.
 
         Returns
         -------
@@ -465,7 +544,7 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         """
         X_2d = self._read(X)
         timesteps = check_timesteps(timesteps, self.schedule_.num_train_timesteps)
-        features = self._extractor().transform(X_2d, timesteps, self.batch_size, self.verbose, prepare=self._scaled)
+        features = self._extractor().transform(X_2d, timesteps, self.batch_size, self.verbose, prepare=self._prepare)
         return check_finite_features(features)
 
     def timesteps_for_sigmas(self, sigmas):

@@ -10,7 +10,9 @@ device and vectorized over the batch, from four integers:
 * the featurizer's noise seed (drawn from ``random_state`` in ``fit``);
 * a 64-bit hash of the sample's bytes **after scaling** (the float32 row the
   denoiser sees; ``-0.0`` is read as ``0.0``), so identical rows get identical
-  noise and different rows independent noise;
+  noise and different rows independent noise (for a pretrained latent
+  pipeline, the bytes of the resized RGB image, not of its latent, whose last
+  bits can depend on the batch the encoder ran in);
 * the timestep;
 * the draw index (``n_noise_draws > 1``).
 

@@ -19,6 +19,10 @@ models do). Optional attributes refine how the featurizer treats it:
     then defines the valid timesteps instead of the featurizer's parameters.
 ``default_layers``
     Names of the submodules captured when the featurizer's ``layers=None``.
+``token_activations``
+    True when 3-D activations of its blocks are ``(batch, tokens, dim)``
+    sequences of patch tokens (transformer blocks): they are pooled over the
+    tokens, or laid out on the patch grid for ``pooling="none"``.
 ``input_scaling``
     ``"minmax"``, ``"standard"`` or ``"none"``: the data scaling the network
     expects, used by the featurizer's ``scaling="auto"``.

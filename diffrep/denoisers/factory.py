@@ -74,7 +74,26 @@ def _check_takes(network, sample_shape, denoiser):
         )
 
 
-def obtain_denoiser(denoiser, sample_shape, model_width, seed):
+def load_source(denoiser):
+    """Load ``denoiser`` when it names a model (a path or hub id); None for a built-in name or a module.
+
+    Parameters
+    ----------
+    denoiser : str, os.PathLike or torch.nn.Module
+        The featurizer's ``denoiser`` parameter.
+
+    Returns
+    -------
+    loaded : tuple of (torch.nn.Module, NoiseSchedule or None) or None
+        A copy of the loaded network and its schedule (see
+        :func:`~diffrep.caching.load_pretrained`).
+    """
+    if isinstance(denoiser, os.PathLike) or (isinstance(denoiser, str) and denoiser not in BUILT_IN):
+        return load_pretrained(denoiser)
+    return None
+
+
+def obtain_denoiser(denoiser, sample_shape, model_width, seed, loaded=None):
     """Build, load or copy the denoiser the featurizer will use.
 
     Parameters
@@ -89,6 +108,8 @@ def obtain_denoiser(denoiser, sample_shape, model_width, seed):
         Width of a built-in backbone; None for its default.
     seed : int
         Seed of a built-in backbone's initial weights.
+    loaded : tuple or None, default=None
+        What :func:`load_source` returned for ``denoiser``, if it was called.
 
     Returns
     -------
@@ -120,7 +141,7 @@ def obtain_denoiser(denoiser, sample_shape, model_width, seed):
             )
         return _build(kind, sample_shape, model_width, seed), None, True
     if isinstance(denoiser, (str, os.PathLike)):
-        network, schedule = load_pretrained(denoiser)
+        network, schedule = loaded or load_pretrained(denoiser)
         _check_takes(network, sample_shape, denoiser)
         return network, schedule, False
     raise TypeError(

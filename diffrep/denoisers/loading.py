@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 from diffusers.utils import is_accelerate_available
 
+from .._persistence import CONFIG_NAME
 from ..schedules import NoiseSchedule
 
 _MODEL_CLASSES = ("UNet2DModel", "MLPDenoiser")
@@ -99,8 +100,9 @@ def model_files(directory):
     """The files that define the model in a model or pipeline directory.
 
     Only the model directory (``unet/`` of a pipeline) and the scheduler
-    directory are listed, not recursively, so a large or unrelated directory
-    is rejected at once instead of being walked.
+    directory are listed (for a pipeline saved whole, ``model_index.json`` and
+    the folders of the components diffrep loads), not recursively, so a large
+    or unrelated directory is rejected at once instead of being walked.
 
     Parameters
     ----------
@@ -116,6 +118,10 @@ def model_files(directory):
     ValueError
         If ``directory`` is not a model or pipeline directory.
     """
+    if is_pipeline_directory(directory):
+        from .pipelines import pipeline_files
+
+        return pipeline_files(Path(directory))
     folders = {folder for folder in _locate(directory) if folder is not None}
     return sorted(path for folder in folders for path in folder.iterdir() if path.is_file())
 
@@ -128,6 +134,19 @@ def _hub_files(names, model, scheduler):
     return sorted(wanted.intersection(names)) + shards
 
 
+def _repository_files(names):
+    """The files of a hub repository's file list that loading it needs."""
+    if "model_index.json" in names:
+        from .pipelines import pipeline_hub_files
+
+        return pipeline_hub_files(names)
+    for model, scheduler in _LAYOUTS:
+        files = _hub_files(names, model, scheduler)
+        if f"{model}config.json" in files:
+            return files
+    raise ValueError("the repository has neither model_index.json, unet/config.json nor config.json")
+
+
 def _download(repo_id):
     """Download a hub repository's model and scheduler files; return the local snapshot directory.
 
@@ -138,13 +157,7 @@ def _download(repo_id):
 
     try:
         info = HfApi().model_info(repo_id, timeout=HUB_TIMEOUT)
-        names = [sibling.rfilename for sibling in info.siblings or ()]
-        for model, scheduler in _LAYOUTS:
-            files = _hub_files(names, model, scheduler)
-            if f"{model}config.json" in files:
-                break
-        else:
-            raise ValueError("the repository has neither unet/config.json nor config.json")
+        files = _repository_files([sibling.rfilename for sibling in info.siblings or ()])
         paths = [hf_hub_download(repo_id, name, revision=info.sha, etag_timeout=HUB_TIMEOUT) for name in files]
         return str(Path(paths[0]).parents[files[0].count("/")])
     except Exception as online:
@@ -159,14 +172,14 @@ def _download(repo_id):
             ) from online
 
 
-def _weights_file(model_dir):
-    """The weights file diffusers will read in ``model_dir`` (safetensors first)."""
-    for name in WEIGHTS_NAMES:
+def _weights_file(model_dir, names=WEIGHTS_NAMES):
+    """The weights file the loader will read in ``model_dir`` (safetensors first)."""
+    for name in names:
         if (model_dir / name).is_file():
             return model_dir / name
     raise ValueError(
-        f"denoiser: {model_dir} has a config.json but no weights file; expected {WEIGHTS_NAMES[0]} "
-        f"(or {', '.join(WEIGHTS_NAMES[1:])})."
+        f"denoiser: {model_dir} has a config.json but no weights file; expected {names[0]} "
+        f"(or {', '.join(names[1:])})."
     )
 
 
@@ -287,10 +300,60 @@ def load_denoiser(source):
     if is_hub_id(source):
         source = _download(source)
     check_local_source(source)
+    if is_pipeline_directory(source):
+        from .pipelines import load_pipeline
+
+        return load_pipeline(Path(source))
     model_dir, scheduler_dir = _locate(source)
     config = _read_json(model_dir / "config.json")
-    model_class = _model_class(config.get("_class_name"))
-    weights = _weights_file(model_dir)
+    network = load_model(model_dir, _model_class(config.get("_class_name")))
+    return network, load_schedule(scheduler_dir)
+
+
+def is_pipeline_directory(directory):
+    """Whether ``directory`` is a pretrained diffusers pipeline saved whole (it has a ``model_index.json``).
+
+    A featurizer's own :meth:`~diffrep.DiffusionFeaturizer.save_pretrained`
+    directory (a DDPM pipeline with ``diffrep_config.json``) is not: its UNet
+    reads data scaled as in its ``fit``, not RGB images.
+
+    Parameters
+    ----------
+    directory : str or os.PathLike
+
+    Returns
+    -------
+    bool
+    """
+    directory = Path(directory)
+    return (directory / "model_index.json").is_file() and not (directory / CONFIG_NAME).is_file()
+
+
+def load_model(model_dir, model_class, weights_names=WEIGHTS_NAMES):
+    """Load one model saved with ``save_pretrained``, checking its weights.
+
+    Parameters
+    ----------
+    model_dir : pathlib.Path
+        Directory with ``config.json`` and a weights file.
+    model_class : type
+        A diffusers or transformers model class (``from_pretrained`` with
+        ``use_safetensors`` and ``output_loading_info``).
+    weights_names : tuple of str, default=WEIGHTS_NAMES
+        Accepted weights file names, in order of preference.
+
+    Returns
+    -------
+    network : torch.nn.Module
+        In eval mode, on the CPU.
+
+    Raises
+    ------
+    ValueError
+        If the weights are missing, unreadable, unsafe to unpickle, do not
+        match the config, or hold NaN or infinite values; it names the file.
+    """
+    weights = _weights_file(model_dir, weights_names)
     try:
         network, info = model_class.from_pretrained(
             model_dir,
@@ -302,11 +365,26 @@ def load_denoiser(source):
         raise _diagnose(model_dir, weights, exc) from exc
     _check_loading_info(model_dir, weights, info)
     _check_finite(network, weights)
-    return network.eval(), _load_schedule(scheduler_dir)
+    return network.eval()
 
 
-def _load_schedule(scheduler_dir):
-    """The schedule saved in ``scheduler_dir``, or None when there is none."""
+def load_schedule(scheduler_dir):
+    """The schedule saved in ``scheduler_dir``, or None when there is none.
+
+    Parameters
+    ----------
+    scheduler_dir : pathlib.Path or None
+        A directory with ``scheduler_config.json``.
+
+    Returns
+    -------
+    schedule : NoiseSchedule or None
+
+    Raises
+    ------
+    ValueError
+        If the config cannot be read or describes no valid DDPM-style schedule.
+    """
     if scheduler_dir is None:
         return None
     config = scheduler_dir / "scheduler_config.json"
