@@ -21,6 +21,19 @@ and frozen. Then:
 
 Timesteps index the DDPM schedule (1000 steps, linear betas): larger = noisier.
 
+Measured (default denoiser, seed 0, test accuracy %, mean over 3 corruptions):
+
+=====================  =====  =====  =====  =====  =====
+estimator              0%     20%    40%    60%    80%
+=====================  =====  =====  =====  =====  =====
+raw, same probe        96.9   89.7   82.4   73.3   33.9
+raw, tuned C           96.9   93.9   91.1   87.0   47.0
+PCA32, tuned C         95.6   93.2   90.7   86.4   48.7
+single t*=10           97.3   95.3   92.7   83.9   49.3
+best single t (CV)     98.2   96.3   93.9   86.3   50.4
+noise-level ensemble   97.8   96.4   95.0   88.5   56.7
+=====================  =====  =====  =====  =====  =====
+
 Run::
 
     python examples/label_noise_digits.py            # about 15 minutes on 2 CPU cores
