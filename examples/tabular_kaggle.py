@@ -12,6 +12,10 @@ Regression: scikit-learn's diabetes data, ``RidgeCV`` on the raw columns
 against ``RidgeCV`` on diffusion features and ``NoiseEnsembleRegressor``, by
 5-fold cross-validated R^2.
 
+Measured (1,000 steps, 5 folds): accuracy 0.975 raw, 0.979 features at t=10,
+0.972 at t=10, 50, 200; diabetes R^2 0.488 raw, 0.428 features, 0.484 ensemble
+(fold spreads 0.007-0.12): no gain over the tuned raw baselines on these tables.
+
 Run::
 
     python examples/tabular_kaggle.py            # a few minutes on 2 CPU cores
