@@ -1,4 +1,4 @@
-"""Training throughput of diffrep.training.train_denoiser vs a minimal diffusers loop.
+"""Training throughput of diffrep._engine.training.train_denoiser vs a minimal diffusers loop.
 
 Figure 4: steps per second of ``train_denoiser`` (AdamW + EMA, loss check every
 step) vs a minimal hand-written diffusers loop (DDPMScheduler.add_noise, the
@@ -16,9 +16,9 @@ import torch
 from _common import compare, images, parser, setup, time_alternating
 
 from diffrep.denoisers.unet import build_unet
-from diffrep.scaling import DataScaler
+from diffrep._engine.scaling import DataScaler
 from diffrep.schedules import NoiseSchedule
-from diffrep.training import train_denoiser
+from diffrep._engine.training import train_denoiser
 
 LEARNING_RATE = 1e-3
 

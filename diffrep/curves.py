@@ -19,8 +19,8 @@ from sklearn.utils._param_validation import StrOptions, validate_params
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_array, check_consistent_length, column_or_1d
 
-from ._pipelines import chain, locate_featurizer
-from ._validation import check_timesteps
+from ._engine.pipelines import chain, locate_featurizer
+from ._engine.validation import check_timesteps
 from .ensemble import (
     check_featurizer,
     default_probe,

@@ -31,7 +31,7 @@ from sklearn.utils.validation import (
     has_fit_parameter,
 )
 
-from ._validation import check_timesteps, read_samples
+from ._engine.validation import check_timesteps, read_samples
 from .featurizer import DiffusionFeaturizer
 
 SELECTIONS = ("neighbors", "all")

@@ -14,9 +14,9 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
-from ._device import available_or_cpu, resolve_device
-from ._persistence import read_featurizer_files, write_featurizer_files
-from ._validation import (
+from ._engine.device import available_or_cpu, resolve_device
+from ._engine.persistence import read_featurizer_files, write_featurizer_files
+from ._engine.validation import (
     DATA_FORMATS,
     check_choice,
     check_finite_features,
@@ -28,14 +28,14 @@ from ._validation import (
     read_samples,
     resolve_data_format,
 )
-from .caching import check_memory, fitted_denoiser
-from .checkpoints import check_checkpoint_dir
+from ._engine.cache import check_memory, fitted_denoiser
+from ._engine.checkpoints import check_checkpoint_dir
 from .denoisers.factory import default_layers, obtain_denoiser, resolve_schedule
 from .denoisers.loading import load_denoiser, save_denoiser
-from .extraction import POOLINGS, PRECISIONS, FeatureExtractor
-from .scaling import SCALINGS, DataScaler
+from ._engine.extraction import POOLINGS, PRECISIONS, FeatureExtractor
+from ._engine.scaling import SCALINGS, DataScaler
 from .schedules import PREDICTION_TYPES
-from .training import TrainingInterrupted, train_denoiser
+from ._engine.training import TrainingInterrupted, train_denoiser
 
 
 # The largest learning rate the float32 optimizer can hold.
@@ -59,7 +59,7 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
 
     The noise is deterministic: it is derived from ``random_state``, the
     sample's bytes after scaling, the timestep and the draw index (see
-    :mod:`diffrep.noise`). ``transform`` therefore gives the same features for
+    :mod:`diffrep._engine.noise`). ``transform`` therefore gives the same features for
     a sample whatever the batch, order or subset it comes in, and identical
     rows get identical features.
 

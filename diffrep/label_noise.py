@@ -21,8 +21,8 @@ from sklearn.utils._param_validation import StrOptions, validate_params
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
-from ._pipelines import chain, locate_featurizer
-from ._validation import check_choice, check_float, check_int
+from ._engine.pipelines import chain, locate_featurizer
+from ._engine.validation import check_choice, check_float, check_int
 from .curves import score_table
 
 KINDS = ("symmetric", "asymmetric")

@@ -6,7 +6,7 @@ import torch
 from sklearn.datasets import load_digits
 
 import diffrep.featurizer
-from diffrep.noise import gaussian_noise, row_hashes, row_keys
+from diffrep._engine.noise import gaussian_noise, row_hashes, row_keys
 
 # One intra-op thread: the tiny test models gain nothing from more, and on a
 # 2-core machine shared with sklearn's BLAS, more threads oversubscribe it.
@@ -76,7 +76,7 @@ def scaled_samples(featurizer, X):
 def extraction_noise(featurizer, X, timestep, draw=0):
     """The noise a fitted featurizer adds to each sample of ``X`` at one timestep and draw.
 
-    Computed the slow, unbatched way from :mod:`diffrep.noise`: the reference
+    Computed the slow, unbatched way from :mod:`diffrep._engine.noise`: the reference
     that batched extraction must reproduce.
     """
     x0 = torch.from_numpy(scaled_samples(featurizer, X))

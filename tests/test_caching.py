@@ -13,7 +13,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 
-import diffrep.caching as caching
+import diffrep._engine.cache as caching
 from diffrep import DiffusionFeaturizer
 from diffrep.denoisers.mlp import MLPDenoiser
 

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from diffrep import DiffusionFeaturizer, _files, checkpoints
+from diffrep import DiffusionFeaturizer
+from diffrep._engine import checkpoints
+from diffrep._engine import files as _files
 
 from .conftest import TINY
 from .test_interrupt import assert_same_weights, interrupt_training_at

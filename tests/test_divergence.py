@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 from sklearn.exceptions import NotFittedError
 
-from diffrep import DiffusionFeaturizer, checkpoints, training
+from diffrep import DiffusionFeaturizer
+from diffrep._engine import checkpoints, training
 
 from .conftest import TINY
 from .test_interrupt import assert_same_weights, interrupt_training_at

@@ -13,8 +13,9 @@ from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.utils.validation import check_is_fitted
 
-from diffrep import DiffusionFeaturizer, training
-from diffrep.extraction import FeatureExtractor
+from diffrep import DiffusionFeaturizer
+from diffrep._engine import training
+from diffrep._engine.extraction import FeatureExtractor
 from diffrep.schedules import NoiseSchedule
 
 from .conftest import TINY

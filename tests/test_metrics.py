@@ -9,15 +9,15 @@ import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from diffrep.denoisers.molrg import LearnedMoLRGDenoiser
-from diffrep.metrics import (
+from diffrep.theory.denoisers import LearnedMoLRGDenoiser
+from diffrep.theory.metrics import (
     SubspaceClassifier,
     posterior_mean_error,
     principal_angle_cosines,
     representation_snr,
     theoretical_snr,
 )
-from diffrep.molrg import make_molrg, molrg_posterior_mean, molrg_representation
+from diffrep.theory.model import make_molrg, molrg_posterior_mean, molrg_representation
 
 SIGMAS = np.geomspace(1e-2, 4, 15)
 SETTINGS = {

@@ -10,7 +10,7 @@ indices ``t`` (larger = noisier), and returns an estimate of ``x0``
 
 The network is ``x_theta(x, t) = U h(x, t)`` with ``U = [U_1, ..., U_K]`` and the
 representation ``h = D(x, t) U^T x``, ``D = diag(beta_1 I, ..., beta_K I)``,
-``beta_k = xi + (zeta - xi) w_k(x)`` (see :mod:`diffrep.molrg`). ``h`` passes
+``beta_k = xi + (zeta - xi) w_k(x)`` (see :mod:`diffrep.theory.model`). ``h`` passes
 through the identity submodule ``"h"`` so that forward hooks can capture it.
 """
 
@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..molrg import (
+from .model import (
     _check_positive_int,
     _check_ranks,
     _check_real,
@@ -94,7 +94,7 @@ class _SubspaceDenoiser(nn.Module):
         raise NotImplementedError
 
     def get_bases(self):
-        """The class bases as numpy arrays, in the layout of :func:`diffrep.molrg.make_molrg`.
+        """The class bases as numpy arrays, in the layout of :func:`diffrep.theory.model.make_molrg`.
 
         Returns
         -------
@@ -147,7 +147,7 @@ class _SubspaceDenoiser(nn.Module):
 class MoLRGDenoiser(_SubspaceDenoiser):
     """The closed-form optimal denoiser of the (zero-mean) MoLRG model.
 
-    Equals :func:`diffrep.molrg.molrg_posterior_mean` at the timestep's noise
+    Equals :func:`diffrep.theory.model.molrg_posterior_mean` at the timestep's noise
     level, as a ``torch.nn.Module`` following the diffrep denoiser protocol.
 
     Parameters
@@ -183,8 +183,8 @@ class MoLRGDenoiser(_SubspaceDenoiser):
     Examples
     --------
     >>> import torch
-    >>> from diffrep.molrg import make_molrg
-    >>> from diffrep.denoisers.molrg import MoLRGDenoiser
+    >>> from diffrep.theory.model import make_molrg
+    >>> from diffrep.theory.denoisers import MoLRGDenoiser
     >>> X, y, bases = make_molrg(8, 50, 3, 5, 0.2, random_state=0, return_bases=True)
     >>> model = MoLRGDenoiser(bases, delta=0.2)
     >>> model(torch.as_tensor(X, dtype=torch.float32), torch.full((8,), 50)).shape
@@ -251,8 +251,8 @@ class LearnedMoLRGDenoiser(_SubspaceDenoiser):
 
     Examples
     --------
-    >>> from diffrep.molrg import make_molrg
-    >>> from diffrep.denoisers.molrg import LearnedMoLRGDenoiser
+    >>> from diffrep.theory.model import make_molrg
+    >>> from diffrep.theory.denoisers import LearnedMoLRGDenoiser
     >>> X, y = make_molrg(600, 20, 3, 2, 0.2, random_state=0)
     >>> model = LearnedMoLRGDenoiser(20, 3, 2, delta=0.2).fit_subspaces(X, random_state=0)
     >>> model.get_bases().shape
@@ -310,7 +310,7 @@ class LearnedMoLRGDenoiser(_SubspaceDenoiser):
 
         See Also
         --------
-        diffrep.molrg.k_subspaces : The clustering itself.
+        diffrep.theory.model.k_subspaces : The clustering itself.
         """
         self._set_bases(
             k_subspaces(

@@ -31,8 +31,8 @@ import joblib
 import numpy as np
 import torch
 
-from ._files import atomic_write, sealed, unsealed
-from .denoisers.loading import check_local_source, is_hub_id, load_denoiser, model_files
+from .files import atomic_write, sealed, unsealed
+from ..denoisers.loading import check_local_source, is_hub_id, load_denoiser, model_files
 
 # Pretrained denoisers kept loaded per process (least recently used dropped first).
 _REGISTRY_SIZE = 4

@@ -16,10 +16,10 @@ from sklearn.base import clone
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import train_test_split
 
-from .baselines import tuned_probe
-from .ensemble import NoiseEnsembleClassifier, default_probe, extract_blocks
-from .featurizer import DiffusionFeaturizer
-from .label_noise import corrupt_labels
+from ..baselines import tuned_probe
+from ..ensemble import NoiseEnsembleClassifier, default_probe, extract_blocks
+from ..featurizer import DiffusionFeaturizer
+from ..label_noise import corrupt_labels
 
 DEMO_TIMESTEPS = (0, 10, 25, 50, 100, 200, 400, 700, 999)
 PCA_COMPONENTS = 32
@@ -183,7 +183,7 @@ def plot_sweep(results, sigmas, path):
     sigmas : sequence of float
     path : str or os.PathLike
     """
-    from .plotting import import_pyplot
+    from ..plotting import import_pyplot
 
     plt = import_pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.2))

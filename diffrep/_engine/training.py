@@ -186,7 +186,7 @@ def train_denoiser(
     verbose : int, default=0
         Show a progress bar when positive.
     checkpoint_dir : str, os.PathLike or None, default=None
-        Directory of training checkpoints (see :mod:`diffrep.checkpoints`); None
+        Directory of training checkpoints (see :mod:`diffrep._engine.checkpoints`); None
         writes none. A checkpoint of this very run (same network, data,
         schedule, generator state and settings) found there is resumed.
     checkpoint_every : int, default=500

@@ -8,8 +8,8 @@ from sklearn.base import clone
 from sklearn.frozen import FrozenEstimator
 from sklearn.pipeline import Pipeline
 
-from .ensemble import _NoiseEnsemble
-from .featurizer import DiffusionFeaturizer
+from ..ensemble import _NoiseEnsemble
+from ..featurizer import DiffusionFeaturizer
 
 
 class FeaturizerSlot(NamedTuple):

@@ -15,7 +15,7 @@ and class means are the relaxations it discusses.
 ``x_t = x0 + sigma * eps`` with a scalar ``sigma > 0``. A DDPM (variance-preserving) input
 ``sqrt(abar_t) x0 + sqrt(1 - abar_t) eps`` maps to it by dividing by
 ``sqrt(abar_t)``, which gives ``sigma_t = sqrt((1 - abar_t) / abar_t)``; see
-:mod:`diffrep.schedules` and :mod:`diffrep.denoisers.molrg`.
+:mod:`diffrep.schedules` and :mod:`diffrep.theory.denoisers`.
 
 **Optimal denoiser.** With ``zeta = 1 / (1 + sigma^2)`` and
 ``xi = delta^2 / (delta^2 + sigma^2)``, the class-conditional posterior mean is
@@ -254,7 +254,7 @@ def make_molrg(
 
     Examples
     --------
-    >>> from diffrep.molrg import make_molrg
+    >>> from diffrep.theory.model import make_molrg
     >>> X, y, bases = make_molrg(100, 50, 3, 5, 0.2, random_state=0, return_bases=True)
     >>> X.shape, y.shape, bases.shape
     ((100, 50), (100,), (3, 50, 5))
@@ -457,7 +457,7 @@ def molrg_posterior_mean(x_t, sigma, bases, delta, weights=None, means=None):
 
     Examples
     --------
-    >>> from diffrep.molrg import make_molrg, molrg_posterior_mean
+    >>> from diffrep.theory.model import make_molrg, molrg_posterior_mean
     >>> X, y, bases = make_molrg(10, 50, 3, 5, 0.2, random_state=0, return_bases=True)
     >>> molrg_posterior_mean(X + 0.1, 0.1, bases, 0.2).shape
     (10, 50)

@@ -23,7 +23,7 @@ from sklearn.utils import check_array
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .molrg import _check_positive_int, _check_real, _top_right_singular_vectors
+from .model import _check_positive_int, _check_real, _top_right_singular_vectors
 
 __all__ = [
     "SubspaceClassifier",
@@ -94,8 +94,8 @@ def representation_snr(features, y, bases=None, n_components=5):
 
     Examples
     --------
-    >>> from diffrep.molrg import make_molrg
-    >>> from diffrep.metrics import representation_snr
+    >>> from diffrep.theory.model import make_molrg
+    >>> from diffrep.theory.metrics import representation_snr
     >>> X, y, bases = make_molrg(600, 50, 3, 5, 0.2, random_state=0, return_bases=True)
     >>> snr = representation_snr(X, y, bases)  # clean data: 1 / ((K-1) delta^2) = 12.5
     >>> 11 < snr < 14
@@ -160,7 +160,7 @@ def theoretical_snr(sigma, rank, n_classes, delta):
 
     Examples
     --------
-    >>> from diffrep.metrics import theoretical_snr
+    >>> from diffrep.theory.metrics import theoretical_snr
     >>> theoretical_snr([0.01, 4.0], rank=5, n_classes=3, delta=0.2).round(2)
     array([12.53,  0.54])
     """
@@ -205,8 +205,8 @@ def principal_angle_cosines(bases_a, bases_b):
 
     Examples
     --------
-    >>> from diffrep.molrg import make_molrg
-    >>> from diffrep.metrics import principal_angle_cosines
+    >>> from diffrep.theory.model import make_molrg
+    >>> from diffrep.theory.metrics import principal_angle_cosines
     >>> _, _, bases = make_molrg(10, 20, 3, 2, 0.1, random_state=0, return_bases=True)
     >>> principal_angle_cosines(bases[::-1], bases).round(6)
     array([[1., 1.],
@@ -296,8 +296,8 @@ class SubspaceClassifier(ClassifierMixin, BaseEstimator):
 
     Examples
     --------
-    >>> from diffrep.molrg import make_molrg
-    >>> from diffrep.metrics import SubspaceClassifier
+    >>> from diffrep.theory.model import make_molrg
+    >>> from diffrep.theory.metrics import SubspaceClassifier
     >>> X, y = make_molrg(600, 50, 3, 5, 0.2, random_state=0)
     >>> SubspaceClassifier().fit(X[:400], y[:400]).score(X[400:], y[400:])
     1.0

@@ -39,8 +39,8 @@ from pathlib import Path
 
 import torch
 
-from ._files import atomic_write, remove_stray_temporaries, sealed, unsealed
-from .caching import fingerprint_array, fingerprint_module, fingerprint_schedule
+from .files import atomic_write, remove_stray_temporaries, sealed, unsealed
+from .cache import fingerprint_array, fingerprint_module, fingerprint_schedule
 
 FORMAT = "diffrep-training-checkpoint-2"
 _MAGIC = FORMAT.encode() + b"\n"
