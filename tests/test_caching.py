@@ -14,6 +14,8 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 
 import diffrep._engine.cache as caching
+import diffrep._engine.training_config as training_config
+import diffrep.denoisers.registry as registry
 from diffrep import DiffusionFeaturizer
 from diffrep.denoisers.mlp import MLPDenoiser
 
@@ -135,13 +137,13 @@ def test_changed_data_never_hits_a_stale_entry(table, trainings, tmp_path):
 def test_training_data_is_hashed_once_per_fit(table, monkeypatch, tmp_path):
     X, _ = table
     hashed = []
-    original = caching.fingerprint_array
+    original = training_config.fingerprint_array
 
     def recording(array):
         hashed.append(array.shape)
         return original(array)
 
-    monkeypatch.setattr(caching, "fingerprint_array", recording)
+    monkeypatch.setattr(training_config, "fingerprint_array", recording)
     DiffusionFeaturizer(**TABLE).fit(X)
     assert hashed == []
     DiffusionFeaturizer(memory=tmp_path, **TABLE).fit(X)
@@ -198,13 +200,13 @@ def test_invalid_memory_is_rejected_before_training(table, trainings):
 def loads(monkeypatch):
     """A list of the sources read from disk."""
     calls = []
-    original = caching.load_denoiser
+    original = registry.load_denoiser
 
     def counting(source):
         calls.append(source)
         return original(source)
 
-    monkeypatch.setattr(caching, "load_denoiser", counting)
+    monkeypatch.setattr(registry, "load_denoiser", counting)
     return calls
 
 

@@ -8,7 +8,8 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import StratifiedKFold
 
 from diffrep import DiffusionFeaturizer
-from diffrep.curves import import_pandas, representation_curve, score_table
+from diffrep._engine.tables import import_pandas, score_table
+from diffrep.curves import representation_curve
 from diffrep.ensemble import default_probe
 
 from .conftest import TINY
@@ -50,7 +51,7 @@ def test_frozen_featurizer_curve_matches_probes_fitted_by_hand(digits_small, tra
         (dict(cv=1), ValueError, r"'cv' parameter.*\[2, inf\)"),
         (dict(task="ranking"), ValueError, "'task' parameter"),
         (dict(scoring="accuracy_score"), ValueError, "'scoring' parameter"),
-        (dict(featurizer="unet"), TypeError, "featurizer must be a DiffusionFeaturizer"),
+        (dict(featurizer="unet"), TypeError, "'featurizer' parameter"),
     ],
 )
 def test_invalid_arguments_raise_before_training(digits_small, trainings, kwargs, error, match):

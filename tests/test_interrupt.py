@@ -15,6 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from diffrep import DiffusionFeaturizer
 from diffrep._engine import training
+from diffrep._engine.training_config import TrainingConfig
 from diffrep._engine.extraction import FeatureExtractor
 from diffrep.schedules import NoiseSchedule
 
@@ -117,11 +118,10 @@ def test_train_denoiser_raises_a_keyboard_interrupt_carrying_the_partial_result(
 
     interrupt_training_at(monkeypatch, 3)
     data = np.random.default_rng(0).normal(size=(32, 4)).astype(np.float32)
-    generator = torch.Generator().manual_seed(0)
+    config = TrainingConfig(max_steps=5, batch_size=8, learning_rate=1e-3, ema_decay=0.9, seed=0)
     with pytest.raises(KeyboardInterrupt) as caught:
         training.train_denoiser(
-            MLPDenoiser(n_features=4, width=8), data, NoiseSchedule(), max_steps=5, batch_size=8,
-            learning_rate=1e-3, ema_decay=0.9, generator=generator, device=torch.device("cpu"),
+            MLPDenoiser(n_features=4, width=8), data, NoiseSchedule(), config, device=torch.device("cpu")
         )
     assert isinstance(caught.value, training.TrainingInterrupted)
     assert len(caught.value.loss_curve) == 2
