@@ -261,3 +261,23 @@ def test_plot_label_noise_study_draws_one_line_per_estimator():
     np.testing.assert_allclose(ax.containers[1].lines[0].get_xdata(), [0.0, 40.0])
     assert ax.get_xlabel().startswith("training labels corrupted")
     matplotlib.pyplot.close(ax.figure)
+
+
+def test_study_extracts_each_sample_at_each_timestep_once(digits_small, monkeypatch):
+    from diffrep._engine.extraction import FeatureExtractor
+
+    pairs = []
+    real = FeatureExtractor.transform
+
+    def counting(self, data, timesteps, *args, **kwargs):
+        pairs.append(len(data) * len(timesteps))
+        return real(self, data, timesteps, *args, **kwargs)
+
+    monkeypatch.setattr(FeatureExtractor, "transform", counting)
+    X, y = digits_small
+    ensemble = NoiseEnsembleClassifier(
+        DiffusionFeaturizer(image_shape=(1, 8, 8), **TINY), timesteps=(10, 50), n_neighbors=0, cv=2, random_state=0
+    )
+    label_noise_study({"ensemble": ensemble}, X, y, rates=(0, 0.2, 0.4, 0.6, 0.8), n_repeats=3, random_state=0)
+    # 5 rates x 3 repeats of fit and score used to extract 3150 (sample, timestep) pairs in 30 calls.
+    assert sum(pairs) == len(X) * 2

@@ -15,11 +15,14 @@ Noise levels ``sigma`` are in the variance-exploding convention
 
 from __future__ import annotations
 
+from numbers import Integral
+
 import numpy as np
 from scipy.optimize import linear_sum_assignment
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.preprocessing import normalize
 from sklearn.utils import check_array
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -303,9 +306,12 @@ class SubspaceClassifier(ClassifierMixin, BaseEstimator):
     1.0
     """
 
+    _parameter_constraints: dict = {"n_components": [Interval(Integral, 1, None, closed="left")]}
+
     def __init__(self, n_components=5):
         self.n_components = n_components
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Estimate one subspace per class.
 
@@ -321,11 +327,10 @@ class SubspaceClassifier(ClassifierMixin, BaseEstimator):
         self : SubspaceClassifier
             The fitted classifier.
         """
-        n_components = _check_positive_int(self.n_components, "n_components")
         X, y = validate_data(self, X, y)
         check_classification_targets(y)
         self.classes_, labels = np.unique(y, return_inverse=True)
-        self.n_components_ = min(n_components, self.n_features_in_)
+        self.n_components_ = min(self.n_components, self.n_features_in_)
         self.components_ = np.zeros((len(self.classes_), self.n_components_, self.n_features_in_))
         for k in range(len(self.classes_)):
             vectors = _top_right_singular_vectors(X[labels == k], self.n_components_)

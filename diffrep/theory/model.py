@@ -34,6 +34,7 @@ from numbers import Integral, Real
 import numpy as np
 from scipy.special import softmax
 from sklearn.utils import check_array, check_random_state
+from sklearn.utils._param_validation import Interval, validate_params
 
 _ORTHONORMAL_ATOL = 1e-5
 
@@ -195,6 +196,20 @@ def _random_orthonormal(n_features, n_columns, rng):
     return q * np.sign(np.diag(r))
 
 
+@validate_params(
+    {
+        "n_samples": [Interval(Integral, 1, None, closed="left")],
+        "n_features": [Interval(Integral, 1, None, closed="left")],
+        "n_classes": [Interval(Integral, 1, None, closed="left")],
+        "rank": [Interval(Integral, 1, None, closed="left"), "array-like"],
+        "delta": [Interval(Real, 0, None, closed="left")],
+        "weights": ["array-like", None],
+        "means": ["array-like", None],
+        "random_state": ["random_state"],
+        "return_bases": ["boolean"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def make_molrg(
     n_samples,
     n_features,
@@ -259,16 +274,12 @@ def make_molrg(
     >>> X.shape, y.shape, bases.shape
     ((100, 50), (100,), (3, 50, 5))
     """
-    n_samples = _check_positive_int(n_samples, "n_samples")
-    n_features = _check_positive_int(n_features, "n_features")
-    n_classes = _check_positive_int(n_classes, "n_classes")
     ranks = _check_ranks(rank, n_classes)
     if sum(ranks) > n_features:
         raise ValueError(
             f"the ranks must fit in n_features: sum of ranks ({sum(ranks)}) = n_classes * rank "
             f"must be <= n_features ({n_features})."
         )
-    delta = _check_real(delta, "delta", 0)
     weights = _check_weights(weights, n_classes)
     means = _check_means(means, n_classes, n_features)
     rng = check_random_state(random_state)
@@ -521,6 +532,17 @@ def _captured_energy(X, basis, ranks):
     return np.add.reduceat((X @ basis) ** 2, _block_starts(ranks), axis=1).max(axis=1).sum()
 
 
+@validate_params(
+    {
+        "X": ["array-like"],
+        "n_clusters": [Interval(Integral, 1, None, closed="left")],
+        "rank": [Interval(Integral, 1, None, closed="left"), "array-like"],
+        "n_restarts": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def k_subspaces(X, n_clusters, rank, n_restarts=5, max_iter=100, random_state=None):
     """Unsupervised K-subspaces clustering into mutually orthogonal subspaces.
 
@@ -552,14 +574,11 @@ def k_subspaces(X, n_clusters, rank, n_restarts=5, max_iter=100, random_state=No
         arbitrary cluster order.
     """
     X = check_array(X, dtype=np.float64)
-    n_clusters = _check_positive_int(n_clusters, "n_clusters")
     ranks = _check_ranks(rank, n_clusters)
     if sum(ranks) > X.shape[1]:
         raise ValueError(
             f"the sum of ranks ({sum(ranks)}) must be <= n_features ({X.shape[1]})."
         )
-    n_restarts = _check_positive_int(n_restarts, "n_restarts")
-    max_iter = _check_positive_int(max_iter, "max_iter")
     rng = check_random_state(random_state)
     runs = [_k_subspaces_run(X, ranks, max_iter, rng) for _ in range(n_restarts)]
     best = max(runs, key=lambda basis: _captured_energy(X, basis, ranks))
