@@ -13,8 +13,7 @@ from diffrep import DiffusionFeaturizer
 from diffrep._engine import checkpoints
 from diffrep._engine import files as _files
 
-from .conftest import TINY
-from .test_interrupt import assert_same_weights, interrupt_training_at
+from .helpers import TINY, _WritesMarker, assert_same_weights, interrupt_training_at
 
 SETTINGS = dict(TINY, denoiser="mlp", max_steps=10, checkpoint_every=4)
 
@@ -173,14 +172,6 @@ def test_stray_temporary_files_of_a_killed_write_are_removed_at_the_next_start(t
     DiffusionFeaturizer(**SETTINGS, checkpoint_dir=tmp_path).fit(X)
     assert not stray.exists()
     assert other.exists()
-
-
-class _WritesMarker:
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (open, (str(self.marker), "w"))
 
 
 def _plant_pickle(path, marker):

@@ -22,7 +22,7 @@ from torch import nn
 from diffrep import DiffusionFeaturizer
 from diffrep._engine import capture
 
-from .conftest import TINY
+from .helpers import TINY
 
 
 @pytest.mark.parametrize("layers", [None, ("down_blocks.0", "x0")], ids=["early-stop", "full-forward"])

@@ -12,7 +12,7 @@ from diffrep._engine.tables import import_pandas, score_table
 from diffrep.curves import representation_curve
 from diffrep.ensemble import default_probe
 
-from .conftest import TINY
+from .helpers import TINY
 
 
 def test_curve_trains_once_per_fold_and_tabulates_every_timestep(digits_small, trainings):
@@ -26,7 +26,6 @@ def test_curve_trains_once_per_fold_and_tabulates_every_timestep(digits_small, t
     fitted = featurizer.fit(X)
     np.testing.assert_allclose(table["sigma"], fitted.schedule_.sigmas([0, 25, 100]))
     scores = table[["score_0", "score_1", "score_2"]].to_numpy()
-    assert np.all((scores >= 0) & (scores <= 1))
     np.testing.assert_allclose(table["mean"], scores.mean(axis=1))
 
 

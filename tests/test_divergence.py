@@ -18,8 +18,7 @@ from sklearn.exceptions import NotFittedError
 from diffrep import DiffusionFeaturizer
 from diffrep._engine import checkpoints, training
 
-from .conftest import TINY
-from .test_interrupt import assert_same_weights, interrupt_training_at
+from .helpers import TINY, assert_same_weights, interrupt_training_at
 
 SETTINGS = dict(TINY, denoiser="mlp", max_steps=10)
 DIVERGING = dict(SETTINGS, learning_rate=1e6)

@@ -16,8 +16,7 @@ from diffrep import DiffusionFeaturizer, NoiseEnsembleClassifier, NoiseEnsembleR
 from diffrep._engine.probes import fit_probe
 from diffrep.ensemble import default_probe, default_regression_probe
 
-from .conftest import TINY
-from .test_ensemble import EXPECTED_FAILURES, TINY_NO_SEED
+from .helpers import EXPECTED_FAILURES, TINY, TINY_NO_SEED
 
 GRID = (0, 10, 50, 100)
 

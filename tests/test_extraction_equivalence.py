@@ -13,7 +13,7 @@ from diffrep import DiffusionFeaturizer
 from diffrep._engine.capture import run_with_capture
 from diffrep._engine.extraction import FeatureExtractor, pool
 
-from .conftest import TINY, extraction_noise, scaled_samples
+from .helpers import TINY, extraction_noise, scaled_samples
 
 TOLERANCE = dict(rtol=1e-4, atol=1e-5)
 

@@ -12,7 +12,7 @@ from diffrep import DiffusionFeaturizer
 from diffrep._engine.device import resolve_device
 from diffrep.denoisers.mlp import MLPDenoiser
 
-from .conftest import TINY
+from .helpers import TINY
 
 
 def _activations(network, names, x_t, timesteps):

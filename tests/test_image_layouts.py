@@ -8,7 +8,7 @@ import pytest
 import diffrep.featurizer
 from diffrep import DiffusionFeaturizer, NoiseEnsembleClassifier
 
-from .conftest import TINY
+from .helpers import TINY
 
 UNTRAINED = {**TINY, "max_steps": 0}
 

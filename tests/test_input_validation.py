@@ -9,7 +9,7 @@ from sklearn.exceptions import NotFittedError
 import diffrep.featurizer
 from diffrep import DiffusionFeaturizer
 
-from .conftest import TINY
+from .helpers import TINY
 
 
 @pytest.fixture(autouse=True)

@@ -19,37 +19,9 @@ from diffrep._engine.training_config import TrainingConfig
 from diffrep._engine.extraction import FeatureExtractor
 from diffrep.schedules import NoiseSchedule
 
-from .conftest import TINY
+from .helpers import TINY, assert_same_weights, interrupt_training_at
 
 SETTINGS = dict(TINY, denoiser="mlp", max_steps=10)
-
-
-def interrupt_training_at(monkeypatch, call=None):
-    """Make the ``call``-th training step raise ``KeyboardInterrupt`` (never when None).
-
-    Returns
-    -------
-    calls : list
-        Grows by one item per training step started, so tests can count steps.
-    """
-    real_loss = training.denoising_loss
-    calls = []
-
-    def loss(*args, **kwargs):
-        calls.append(None)
-        if len(calls) == call:
-            raise KeyboardInterrupt
-        return real_loss(*args, **kwargs)
-
-    monkeypatch.setattr(training, "denoising_loss", loss)
-    return calls
-
-
-def assert_same_weights(network, other):
-    first, second = network.state_dict(), other.state_dict()
-    assert first.keys() == second.keys()
-    for name in first:
-        assert torch.equal(first[name], second[name]), name
 
 
 @pytest.mark.parametrize("call", [1, 7])

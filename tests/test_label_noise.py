@@ -14,7 +14,7 @@ from diffrep import DiffusionFeaturizer
 from diffrep.ensemble import NoiseEnsembleClassifier
 from diffrep.label_noise import corrupt_labels, label_noise_study
 
-from .conftest import TINY
+from .helpers import TINY
 
 NAMES = np.array(["cat", "dog", "emu", "gnu"])
 

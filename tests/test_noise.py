@@ -19,7 +19,7 @@ import diffrep._engine.extraction
 from diffrep import DiffusionFeaturizer
 from diffrep._engine.noise import _multiply32, gaussian_noise, mix32, row_hashes, row_keys
 
-from .conftest import TINY, extraction_noise
+from .helpers import TINY, extraction_noise
 
 
 def noise_of(samples, timesteps=50, draws=0, seed=0):

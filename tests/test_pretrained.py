@@ -11,7 +11,7 @@ import diffrep.featurizer
 from diffrep import DiffusionFeaturizer, NoiseSchedule
 from diffrep.denoisers.loading import is_hub_id
 
-from .conftest import TINY
+from .helpers import TINY
 
 
 @pytest.fixture(scope="module")

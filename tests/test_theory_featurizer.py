@@ -6,7 +6,7 @@ import pytest
 from diffrep import DiffusionFeaturizer, MoLRGDenoiser, SubspaceClassifier, make_molrg
 from diffrep.theory.model import molrg_representation, stack_bases
 
-from .conftest import extraction_noise
+from .helpers import extraction_noise
 
 
 @pytest.fixture(scope="module")

@@ -106,14 +106,13 @@ class _SubspaceDenoiser(nn.Module):
 
     def _noise_terms(self, t, x):
         """``sqrt(abar_t)`` and the closed-form scalars per sample, shape (batch, 1) each."""
-        t = torch.as_tensor(t, dtype=torch.long, device="cpu").reshape(-1)
+        t = torch.as_tensor(t, dtype=torch.long, device=x.device).reshape(-1)
         if len(t) not in (1, len(x)):
             raise ValueError(f"t must hold 1 or batch={len(x)} timesteps, got {len(t)}.")
-        t = t.expand(len(x))
-        abar = self.noise_schedule.alphas_cumprod[t]
-        sigma = torch.sqrt((1.0 - abar) / abar).numpy()
-        terms = (abar.sqrt().numpy(), *_noise_coefficients(sigma, self.delta))
-        return [torch.as_tensor(v, dtype=x.dtype).to(x.device).reshape(-1, 1) for v in terms]
+        abar = self.noise_schedule.alphas_cumprod.to(x.device, torch.float64)[t.expand(len(x))]
+        sigma = torch.sqrt((1.0 - abar) / abar)
+        terms = (abar.sqrt(), *_noise_coefficients(sigma, self.delta, xp=torch))
+        return [value.to(x.dtype).reshape(-1, 1) for value in terms]
 
     def forward(self, x_t, t):
         """Posterior-mean estimate of ``x0`` from a variance-preserving noisy input.

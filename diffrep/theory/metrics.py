@@ -18,6 +18,7 @@ from __future__ import annotations
 from numbers import Integral
 
 import numpy as np
+from scipy.linalg import subspace_angles
 from scipy.optimize import linear_sum_assignment
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.preprocessing import normalize
@@ -226,10 +227,7 @@ def principal_angle_cosines(bases_a, bases_b):
         )
     overlap = np.array([[np.sum((a.T @ b) ** 2) for b in blocks_b] for a in blocks_a])
     _, match = linear_sum_assignment(overlap, maximize=True)
-    pairs = [
-        np.clip(np.linalg.svd(a.T @ blocks_b[j], compute_uv=False), 0.0, 1.0)
-        for a, j in zip(blocks_a, match)
-    ]
+    pairs = [np.clip(np.cos(np.sort(subspace_angles(a, blocks_b[j]))), 0.0, 1.0) for a, j in zip(blocks_a, match)]
     cosines = np.full((len(pairs), max(len(c) for c in pairs)), np.nan)
     for row, values in zip(cosines, pairs):
         row[: len(values)] = values

@@ -296,8 +296,8 @@ def make_molrg(
 # --------------------------------------------------------------------------- #
 # Optimal denoiser (numpy closed form)
 # --------------------------------------------------------------------------- #
-def _noise_coefficients(sigma, delta):
-    """Scalars of the closed form at noise level ``sigma``.
+def _noise_coefficients(sigma, delta, xp=np):
+    """Scalars of the closed form at noise level ``sigma`` (numpy values, or torch tensors with ``xp=torch``).
 
     Returns ``zeta``, ``xi``, the energy coefficient
     ``1/(delta^2+sigma^2) - 1/(1+sigma^2)`` (``2 (phi - psi)`` in the paper)
@@ -308,7 +308,7 @@ def _noise_coefficients(sigma, delta):
     zeta = 1.0 / (1.0 + s2)
     xi = d2 / (d2 + s2)
     energy_coef = (1.0 - d2) / ((1.0 + s2) * (d2 + s2))
-    log_ratio = np.log1p(s2) - np.log(d2 + s2)
+    log_ratio = xp.log1p(s2) - xp.log(d2 + s2)
     return zeta, xi, energy_coef, log_ratio
 
 
