@@ -56,10 +56,10 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
     concatenates the blocks, timestep-major, then layer.
 
     The noise is deterministic: it is derived from ``random_state``, the
-    sample's bytes after scaling, the timestep and the draw index (see
-    :mod:`diffrep._engine.noise`). ``transform`` therefore gives the same features for
-    a sample whatever the batch, order or subset it comes in, and identical
-    rows get identical features.
+    sample's bytes after scaling, the timestep and the draw index (a
+    counter-based generator; see the user guide). ``transform`` therefore
+    gives the same features for a sample whatever the batch, order or subset
+    it comes in, and identical rows get identical features.
 
     Timesteps are indices into the DDPM training schedule: **larger is noisier**.
     The equivalent noise level ``sigma = sqrt((1 - abar_t) / abar_t)`` of each is
