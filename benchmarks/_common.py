@@ -51,7 +51,7 @@ def setup(args):
     -------
     device : torch.device
     """
-    from diffrep._device import resolve_device
+    from diffrep._engine.device import resolve_device
 
     global _clock
     if args.threads:

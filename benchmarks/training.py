@@ -1,4 +1,4 @@
-"""Training throughput of diffrep.training.train_denoiser vs a minimal diffusers loop.
+"""Training throughput of diffrep._engine.training.train_denoiser vs a minimal diffusers loop.
 
 Figure 4: steps per second of ``train_denoiser`` (AdamW + EMA, loss check every
 step) vs a minimal hand-written diffusers loop (DDPMScheduler.add_noise, the
@@ -16,9 +16,10 @@ import torch
 from _common import compare, images, parser, setup, time_alternating
 
 from diffrep.denoisers.unet import build_unet
-from diffrep.scaling import DataScaler
+from diffrep._engine.scaling import DataScaler
 from diffrep.schedules import NoiseSchedule
-from diffrep.training import train_denoiser
+from diffrep._engine.training import train_denoiser
+from diffrep._engine.training_config import TrainingConfig
 
 LEARNING_RATE = 1e-3
 
@@ -57,10 +58,9 @@ def main():
     data_on_device = torch.from_numpy(data).to(device)
 
     def diffrep_run():
-        generator = torch.Generator().manual_seed(0)
-        train_denoiser(copy.deepcopy(initial), data, schedule, max_steps=args.steps,
-                       batch_size=args.batch_size, learning_rate=LEARNING_RATE, ema_decay=0.999,
-                       generator=generator, device=device)
+        config = TrainingConfig(max_steps=args.steps, batch_size=args.batch_size, learning_rate=LEARNING_RATE,
+                                ema_decay=0.999, seed=0)
+        train_denoiser(copy.deepcopy(initial), data, schedule, config, device=device)
 
     def minimal_run():
         minimal_loop(copy.deepcopy(initial), data_on_device, scheduler, args.steps, args.batch_size, device, 0)

@@ -1,7 +1,7 @@
 """diffrep: diffusion-model denoisers as scikit-learn feature extractors.
 
 Public names are imported lazily, so ``import diffrep`` (or the numpy-only theory
-in :mod:`diffrep.molrg` and :mod:`diffrep.metrics`) does not load torch and
+in :mod:`diffrep.theory`) does not load torch and
 diffusers until an estimator that needs them is used.
 """
 
@@ -17,13 +17,13 @@ _PUBLIC = {
     "representation_curve": "diffrep.curves",
     "corrupt_labels": "diffrep.label_noise",
     "label_noise_study": "diffrep.label_noise",
-    "make_molrg": "diffrep.molrg",
-    "MoLRGDenoiser": "diffrep.denoisers.molrg",
-    "LearnedMoLRGDenoiser": "diffrep.denoisers.molrg",
+    "make_molrg": "diffrep.theory.model",
+    "MoLRGDenoiser": "diffrep.theory.denoisers",
+    "LearnedMoLRGDenoiser": "diffrep.theory.denoisers",
     "MLPDenoiser": "diffrep.denoisers.mlp",
-    "representation_snr": "diffrep.metrics",
-    "theoretical_snr": "diffrep.metrics",
-    "SubspaceClassifier": "diffrep.metrics",
+    "representation_snr": "diffrep.theory.metrics",
+    "theoretical_snr": "diffrep.theory.metrics",
+    "SubspaceClassifier": "diffrep.theory.metrics",
     "load_digit_images": "diffrep.datasets",
 }
 

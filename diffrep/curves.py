@@ -11,72 +11,29 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.base import is_classifier, is_regressor
+from sklearn.frozen import FrozenEstimator
 from sklearn.metrics import check_scoring, get_scorer_names
 from sklearn.model_selection import KFold, StratifiedKFold, check_cv
 from sklearn.pipeline import Pipeline
 from sklearn.utils import _safe_indexing
-from sklearn.utils._param_validation import StrOptions, validate_params
+from sklearn.utils._param_validation import HasMethods, StrOptions, validate_params
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_array, check_consistent_length, column_or_1d
 
-from ._pipelines import chain, locate_featurizer
-from ._validation import check_timesteps
-from .ensemble import (
+from ._engine.pipelines import chain, locate_featurizer
+from ._engine.probes import (
     check_featurizer,
     default_probe,
     default_regression_probe,
     extract_blocks,
     fit_featurizer,
-    schedule_length,
     score_probe,
 )
+from ._engine.reuse import shared_work
+from ._engine.tables import score_table
+from ._engine.validation import check_timesteps
 
 TASKS = ("auto", "classification", "regression")
-
-
-def import_pandas():
-    """Import pandas, or explain how to install it.
-
-    Returns
-    -------
-    pandas : module
-
-    Raises
-    ------
-    ImportError
-        If pandas is not installed.
-    """
-    try:
-        import pandas
-    except ImportError:
-        raise ImportError(
-            "diffrep's result tables are pandas DataFrames: install pandas (pip install pandas)."
-        ) from None
-    return pandas
-
-
-def score_table(rows, scores):
-    """A tidy table of repeated scores: the given columns, ``mean``, ``std``, ``score_i``.
-
-    Parameters
-    ----------
-    rows : list of dict
-        Identifying columns of each row (e.g. ``{"timestep": 50, "sigma": 0.2}``).
-    scores : list of sequence of float
-        The scores of each row; every row has the same number.
-
-    Returns
-    -------
-    table : pandas.DataFrame
-    """
-    pandas = import_pandas()
-    scores = np.asarray(scores, dtype=float)
-    table = pandas.DataFrame(rows)
-    table["mean"] = scores.mean(axis=1)
-    table["std"] = scores.std(axis=1)
-    for i in range(scores.shape[1]):
-        table[f"score_{i}"] = scores[:, i]
-    return table
 
 
 def _resolve_task(task, y, probe):
@@ -137,6 +94,11 @@ def _curve_parts(featurizer, estimator):
 
 @validate_params(
     {
+        "featurizer": [HasMethods(["fit"])],
+        "X": ["array-like"],
+        "y": ["array-like"],
+        "timesteps": ["array-like"],
+        "estimator": [HasMethods(["fit"]), None],
         "cv": ["cv_object"],
         "random_state": ["random_state"],
         "groups": ["array-like", None],
@@ -227,7 +189,7 @@ def representation_curve(
     ['timestep', 'sigma', 'task', 'mean', 'std', 'score_0', 'score_1']
     """
     featurizer, before, probe = _curve_parts(featurizer, estimator)
-    timesteps = tuple(sorted(check_timesteps(timesteps, schedule_length(featurizer))))
+    timesteps = tuple(sorted(check_timesteps(timesteps)))
     y = column_or_1d(y)
     check_consistent_length(X, y)
     task = _resolve_task(task, y, probe)
@@ -240,12 +202,18 @@ def representation_curve(
     scorer = check_scoring(probe, scoring=scoring)
     folds = _folds(cv, y, groups, task, random_state)
     scores = np.empty((len(timesteps), len(folds)))
-    for fold, (train, test) in enumerate(folds):
-        X_train, X_test = _prepared(before, _safe_indexing(X, train), _safe_indexing(X, test), y[train])
-        fitted = fit_featurizer(featurizer, X_train)
-        blocks = zip(extract_blocks(fitted, X_train, timesteps), extract_blocks(fitted, X_test, timesteps))
-        for i, (train_block, test_block) in enumerate(blocks):
-            scores[i, fold] = score_probe(probe, scorer, (train_block, y[train]), (test_block, y[test]))
+    # Features are per sample: a frozen featurizer fed X directly extracts X once and serves every fold.
+    whole = isinstance(featurizer, FrozenEstimator) and not before
+    with shared_work():
+        for fold, (train, test) in enumerate(folds):
+            X_train, X_test = _prepared(before, _safe_indexing(X, train), _safe_indexing(X, test), y[train])
+            fitted = fit_featurizer(featurizer, X_train, timesteps)
+            if whole:
+                blocks = [(block[train], block[test]) for block in extract_blocks(fitted, X, timesteps)]
+            else:
+                blocks = zip(extract_blocks(fitted, X_train, timesteps), extract_blocks(fitted, X_test, timesteps))
+            for i, (train_block, test_block) in enumerate(blocks):
+                scores[i, fold] = score_probe(probe, scorer, (train_block, y[train]), (test_block, y[test]))
     sigmas = fitted.schedule_.sigmas(timesteps)
     rows = [{"timestep": t, "sigma": float(sigma), "task": task} for t, sigma in zip(timesteps, sigmas)]
     table = score_table(rows, scores)

@@ -15,11 +15,9 @@ import numpy as np
 from scipy.special import softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context, clone, is_classifier
 from sklearn.frozen import FrozenEstimator
-from sklearn.linear_model import LogisticRegression, RidgeCV
 from sklearn.metrics import check_scoring, get_scorer_names
 from sklearn.model_selection import KFold, StratifiedKFold, check_cv
-from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import LabelEncoder, StandardScaler
+from sklearn.preprocessing import LabelEncoder
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
@@ -28,188 +26,22 @@ from sklearn.utils.validation import (
     check_consistent_length,
     check_is_fitted,
     column_or_1d,
-    has_fit_parameter,
 )
 
-from ._validation import check_timesteps, read_samples
+from ._engine.probes import (
+    check_weighted_probe,
+    default_probe,
+    default_regression_probe,
+    extract_blocks,
+    fit_featurizer,
+    fit_probe,
+    score_probe,
+)
+from ._engine.validation import check_timesteps, read_samples
 from .featurizer import DiffusionFeaturizer
 
 SELECTIONS = ("neighbors", "all")
 AGGREGATIONS = ("logits", "proba", "vote")
-
-
-def default_probe():
-    """The linear probe used when none is given: standardize, then logistic regression.
-
-    Returns
-    -------
-    probe : sklearn.pipeline.Pipeline
-        ``make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))``.
-    """
-    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
-
-
-def default_regression_probe():
-    """The linear probe of regression when none is given: standardize, then ridge with built-in CV.
-
-    Returns
-    -------
-    probe : sklearn.pipeline.Pipeline
-        ``make_pipeline(StandardScaler(), RidgeCV())``.
-    """
-    return make_pipeline(StandardScaler(), RidgeCV())
-
-
-def _final_step(estimator):
-    """The estimator that receives a Pipeline's fit parameters last (nested pipelines followed)."""
-    while isinstance(estimator, Pipeline):
-        estimator = estimator.steps[-1][1]
-    return estimator
-
-
-def _weight_params(estimator, sample_weight):
-    """``fit`` keyword arguments that route ``sample_weight`` to a Pipeline's last step."""
-    if isinstance(estimator, Pipeline):
-        name, last = estimator.steps[-1]
-        return {f"{name}__{key}": value for key, value in _weight_params(last, sample_weight).items()}
-    return {"sample_weight": sample_weight}
-
-
-def check_weighted_probe(probe, name="estimator"):
-    """Raise ``TypeError`` unless ``probe`` (or a Pipeline's last step) takes ``sample_weight`` in fit.
-
-    Parameters
-    ----------
-    probe : estimator or Pipeline
-    name : str, default="estimator"
-        Parameter name used in the error message.
-    """
-    final = _final_step(probe)
-    if not has_fit_parameter(final, "sample_weight"):
-        raise TypeError(
-            f"sample_weight was given, but {name} ({type(final).__name__}) does not accept sample_weight in fit."
-        )
-
-
-def fit_probe(probe, X, y, sample_weight=None):
-    """A fitted clone of ``probe``; ``sample_weight`` goes to it, or to a Pipeline's last step.
-
-    In a Pipeline the weights reach the final estimator only (its scaler, for
-    one, is fitted unweighted), passed as ``{last_step}__sample_weight``.
-
-    Parameters
-    ----------
-    probe : estimator or Pipeline
-    X : array-like of shape (n_samples, n_features)
-    y : array-like of shape (n_samples,)
-    sample_weight : array-like of shape (n_samples,) or None, default=None
-
-    Returns
-    -------
-    fitted : estimator
-    """
-    if sample_weight is None:
-        return clone(probe).fit(X, y)
-    return clone(probe).fit(X, y, **_weight_params(probe, sample_weight))
-
-
-def score_probe(probe, scorer, train, test, sample_weight=None):
-    """Fit a probe on one part of the data and score it on another.
-
-    Parameters
-    ----------
-    probe : estimator
-    scorer : callable
-        ``scorer(estimator, X, y)``, as returned by ``sklearn.metrics.check_scoring``;
-        it also receives ``sample_weight`` when weights are given.
-    train, test : tuple of (X, y)
-        Features and targets to fit on and to score on.
-    sample_weight : tuple of (array-like, array-like) or None, default=None
-        Weights of the training and of the test part.
-
-    Returns
-    -------
-    score : float
-    """
-    if sample_weight is None:
-        return float(scorer(fit_probe(probe, *train), *test))
-    fitted = fit_probe(probe, *train, sample_weight=sample_weight[0])
-    return float(scorer(fitted, *test, sample_weight=sample_weight[1]))
-
-
-def check_featurizer(featurizer):
-    """Raise ``TypeError`` unless ``featurizer`` offers ``extract(X, timesteps)``; return it.
-
-    Parameters
-    ----------
-    featurizer : object
-        A DiffusionFeaturizer, or one wrapped in ``FrozenEstimator``.
-
-    Returns
-    -------
-    featurizer : object
-    """
-    if not hasattr(featurizer, "extract"):
-        raise TypeError(
-            "featurizer must be a DiffusionFeaturizer (or one wrapped in FrozenEstimator) "
-            f"with an extract(X, timesteps) method, got {type(featurizer).__name__}."
-        )
-    return featurizer
-
-
-def fit_featurizer(featurizer, X):
-    """A fitted featurizer for ``X``: a frozen one as is, otherwise a fitted clone.
-
-    Parameters
-    ----------
-    featurizer : DiffusionFeaturizer or sklearn.frozen.FrozenEstimator
-        A featurizer wrapped in ``FrozenEstimator`` must already be fitted and
-        is never refitted; anything else is cloned and fitted on ``X``.
-    X : array-like
-        Unlabelled training data.
-
-    Returns
-    -------
-    fitted : DiffusionFeaturizer or FrozenEstimator
-        Either way it exposes ``extract(X, timesteps)`` and ``schedule_``.
-    """
-    if isinstance(featurizer, FrozenEstimator):
-        check_is_fitted(featurizer.estimator)
-        return featurizer
-    return clone(featurizer).fit(X)
-
-
-def extract_blocks(featurizer, X, timesteps):
-    """Features of ``X`` at several timesteps from one extraction, split per timestep.
-
-    Parameters
-    ----------
-    featurizer : fitted DiffusionFeaturizer or FrozenEstimator
-    X : array-like
-    timesteps : sequence of int
-
-    Returns
-    -------
-    blocks : list of ndarray, one ``(n_samples, width)`` array per timestep
-    """
-    return np.split(featurizer.extract(X, timesteps), len(timesteps), axis=1)
-
-
-def schedule_length(featurizer):
-    """Number of timesteps of a featurizer's schedule: the fitted one, else its parameter.
-
-    Parameters
-    ----------
-    featurizer : DiffusionFeaturizer or FrozenEstimator
-
-    Returns
-    -------
-    num_train_timesteps : int
-    """
-    schedule = getattr(featurizer, "schedule_", None)
-    if schedule is not None:
-        return schedule.num_train_timesteps
-    return featurizer.get_params()["num_train_timesteps"]
 
 
 class _NoiseEnsemble(BaseEstimator):
@@ -268,12 +100,16 @@ class _NoiseEnsemble(BaseEstimator):
     def _check_probe(self, probe):
         """Raise when the probe lacks a method the ensemble needs (subclasses add theirs)."""
 
-    def _check_params(self, featurizer, sample_weight):
-        """Validate what the constraints cannot; return the sorted candidates and an explicit selection."""
-        candidates = tuple(sorted(check_timesteps(self.timesteps, schedule_length(featurizer))))
+    def _check_params(self, sample_weight):
+        """Validate what the constraints cannot; return the sorted candidates and an explicit selection.
+
+        The candidates' upper bound is the schedule of the resolved denoiser:
+        :func:`fit_featurizer` checks it before any training.
+        """
+        candidates = tuple(sorted(check_timesteps(self.timesteps)))
         chosen = None
         if not isinstance(self.selection, str):
-            chosen = tuple(sorted(check_timesteps(self.selection, schedule_length(featurizer), name="selection")))
+            chosen = tuple(sorted(check_timesteps(self.selection, name="selection")))
             missing = sorted(set(chosen) - set(candidates))
             if missing:
                 raise ValueError(f"selection timesteps {missing} are not among timesteps={list(candidates)}.")
@@ -306,7 +142,7 @@ class _NoiseEnsemble(BaseEstimator):
             The fitted ensemble.
         """
         featurizer = self._featurizer_template()
-        candidates, chosen = self._check_params(featurizer, sample_weight)
+        candidates, chosen = self._check_params(sample_weight)
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
         X_2d, _ = read_samples(self, X, None, reset=True, data_format="channels_first")  # the count only
@@ -316,7 +152,7 @@ class _NoiseEnsemble(BaseEstimator):
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X_2d)
 
-        self.featurizer_ = fit_featurizer(featurizer, X)
+        self.featurizer_ = fit_featurizer(featurizer, X, candidates)
         blocks = extract_blocks(self.featurizer_, X, candidates)
         scores = self._cross_validate(blocks, targets, sample_weight, groups)
         self.timestep_scores_ = {

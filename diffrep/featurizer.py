@@ -8,47 +8,44 @@ import math
 import numbers
 import os
 import warnings
+from numbers import Real
 
+import joblib
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
-from ._device import available_or_cpu, resolve_device
-from ._persistence import read_featurizer_files, write_featurizer_files
-from ._validation import (
+from ._engine.device import available_or_cpu, resolve_device
+from ._engine.persistence import read_featurizer_files, write_featurizer_files
+from ._engine.validation import (
     DATA_FORMATS,
-    check_choice,
+    Count,
     check_finite_features,
-    check_float,
     check_image_shape,
-    check_int,
     check_layers,
     check_timesteps,
     read_samples,
     resolve_data_format,
 )
-from .caching import check_memory, fitted_denoiser
-from .checkpoints import check_checkpoint_dir
-from .denoisers.factory import default_layers, load_source, obtain_denoiser, resolve_schedule
+from ._engine.cache import cache_location, fitted_denoiser
+from ._engine.checkpoints import check_checkpoint_dir
+from ._engine.extraction import POOLINGS, PRECISIONS, FeatureExtractor, autocast, to_device
+from ._engine.reuse import extracted_once, is_sharing, trained_once
+from ._engine.scaling import SCALINGS, DataScaler
+from ._engine.training_config import TrainingConfig, fingerprint_array
+from .denoisers.factory import BUILT_IN, default_layers, load_source, obtain_denoiser, resolve_schedule
 from .denoisers.loading import load_denoiser, save_denoiser
 from .denoisers.pipelines import PipelineDenoiser
-from .extraction import POOLINGS, PRECISIONS, FeatureExtractor, autocast, to_device
 from .images import load_batch, read_images
-from .scaling import SCALINGS, DataScaler
 from .schedules import PREDICTION_TYPES
-from .training import TrainingInterrupted, train_denoiser
+from ._engine.training import TrainingInterrupted, train_denoiser
 
 
 # The largest learning rate the float32 optimizer can hold.
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
-
-
-def _generator(seed):
-    generator = torch.Generator()
-    generator.manual_seed(int(seed))
-    return generator
 
 
 class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
@@ -62,10 +59,10 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
 
     The noise is deterministic: it is derived from ``random_state``, the
     sample's bytes after scaling (for a pretrained pipeline: the RGB image
-    resized to the pipeline's size), the timestep and the draw index (see
-    :mod:`diffrep.noise`). ``transform`` therefore gives the same features for
-    a sample whatever the batch, order or subset it comes in, and identical
-    rows get identical features.
+    resized to the pipeline's size), the timestep and the draw index (a
+    counter-based generator; see the user guide). ``transform`` therefore
+    gives the same features for a sample whatever the batch, order or subset
+    it comes in, and identical rows get identical features.
 
     Timesteps are indices into the DDPM training schedule: **larger is noisier**.
     The equivalent noise level ``sigma = sqrt((1 - abar_t) / abar_t)`` of each is
@@ -247,6 +244,34 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
     ['t25__up_blocks.0__0', 't25__up_blocks.0__1']
     """
 
+    _parameter_constraints: dict = {
+        "timesteps": [Count(0), "array-like"],
+        "layers": [str, "array-like", None],
+        "pooling": [StrOptions(set(POOLINGS))],
+        "denoiser": [StrOptions(set(BUILT_IN)), str, os.PathLike, torch.nn.Module],
+        "image_shape": ["array-like", None],
+        "data_format": [StrOptions(set(DATA_FORMATS))],
+        "n_noise_draws": [Count(1)],
+        "num_train_timesteps": [Count(1)],
+        "beta_schedule": [str],
+        "prediction_type": [StrOptions(set(PREDICTION_TYPES))],
+        "scaling": [StrOptions(set(SCALINGS))],
+        "train_denoiser": [StrOptions({"auto"}), "boolean"],
+        "model_width": [Count(1), None],
+        "max_steps": [Count(0)],
+        "batch_size": [Count(1)],
+        "learning_rate": [Interval(Real, 0, _FLOAT32_MAX, closed="right")],
+        "ema_decay": [Interval(Real, 0, 1, closed="both")],
+        "device": [str, torch.device],
+        "precision": [StrOptions(set(PRECISIONS))],
+        "verbose": [Count(0)],
+        "random_state": ["random_state"],
+        "memory": [str, os.PathLike, joblib.Memory, None],
+        "checkpoint_dir": [str, os.PathLike, None],
+        "checkpoint_every": [Count(1)],
+        "condition": [Interval(numbers.Integral, 0, None, closed="left"), str, None],
+    }
+
     def __init__(
         self,
         timesteps=(50,),
@@ -302,27 +327,6 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         self.condition = condition
 
     # ------------------------------------------------------------------ checks
-    def _check_params(self):
-        check_choice("pooling", self.pooling, POOLINGS)
-        check_choice("precision", self.precision, PRECISIONS)
-        check_choice("scaling", self.scaling, SCALINGS)
-        check_choice("prediction_type", self.prediction_type, PREDICTION_TYPES)
-        check_choice("data_format", self.data_format, DATA_FORMATS)
-        check_int("n_noise_draws", self.n_noise_draws)
-        check_int("num_train_timesteps", self.num_train_timesteps)
-        check_int("max_steps", self.max_steps, minimum=0)
-        check_int("batch_size", self.batch_size)
-        check_int("verbose", self.verbose, minimum=0)
-        check_float("learning_rate", self.learning_rate, high=_FLOAT32_MAX)
-        check_float("ema_decay", self.ema_decay, high=1.0, low_inclusive=True)
-        if self.model_width is not None:
-            check_int("model_width", self.model_width)
-        if self.train_denoiser not in ("auto", True, False):
-            raise ValueError(f"train_denoiser must be 'auto', True or False, got {self.train_denoiser!r}.")
-        check_memory(self.memory)
-        check_checkpoint_dir(self.checkpoint_dir)
-        check_int("checkpoint_every", self.checkpoint_every)
-
     def _scaling_kind(self, network):
         if self.scaling != "auto":
             return self.scaling
@@ -332,6 +336,7 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         return "minmax" if len(self.sample_shape_) == 3 else "standard"
 
     # --------------------------------------------------------------- fitting
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Train (or load) the denoiser on ``X``; labels are ignored.
 
@@ -351,7 +356,7 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
             The fitted featurizer.
         """
         vars(self).pop("feature_info_", None)  # unfitted until this fit completes
-        self._check_params()
+        check_checkpoint_dir(self.checkpoint_dir)
         init_seed, train_seed, noise_seed = check_random_state(self.random_state).randint(
             np.iinfo(np.int32).max, size=3
         )
@@ -421,34 +426,39 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         return images
 
     def _train(self, network, schedule, data, seed):
-        """Train ``network`` on scaled ``data`` (through the cache).
+        """Train ``network`` on scaled ``data`` once: through the study's reuse and the ``memory`` cache.
 
         Returns the trained network, its loss curve and None; after a Ctrl-C,
         the weights and losses of the completed steps and the
         ``TrainingInterrupted`` that ``fit`` raises once the featurizer is
         usable with them.
         """
-        settings = dict(
+        memory = self._cache()
+        config = TrainingConfig.create(
+            network,
+            schedule,
+            data,
+            fingerprinted=cache_location(memory) is not None or self.checkpoint_dir is not None or is_sharing(),
             max_steps=self.max_steps,
             batch_size=self.batch_size,
-            learning_rate=self.learning_rate,
-            ema_decay=self.ema_decay,
+            learning_rate=float(self.learning_rate),
+            ema_decay=float(self.ema_decay),
+            seed=int(seed),
         )
         train_network = functools.partial(
             train_denoiser,
             network,
             data,
             schedule,
-            **settings,
-            generator=_generator(seed),
+            config,
             device=self.device_,
             verbose=self.verbose,
             checkpoint_dir=self.checkpoint_dir,
             checkpoint_every=self.checkpoint_every,
         )
         try:
-            trained, loss_curve = fitted_denoiser(
-                self._cache(), network, schedule, data, dict(settings, seed=int(seed)), train_network
+            trained, loss_curve = trained_once(
+                config.fingerprint, functools.partial(fitted_denoiser, memory, config, network, train_network)
             )
         except TrainingInterrupted as interrupted:
             return interrupted.network, interrupted.loss_curve, interrupted
@@ -544,8 +554,19 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         """
         X_2d = self._read(X)
         timesteps = check_timesteps(timesteps, self.schedule_.num_train_timesteps)
-        features = self._extractor().transform(X_2d, timesteps, self.batch_size, self.verbose, prepare=self._prepare)
+        extract = functools.partial(
+            self._extractor().transform, X_2d, batch_size=self.batch_size, verbose=self.verbose, prepare=self._prepare
+        )
+        if self.scaler_ is None:  # image files or arrays for a pipeline: read batch by batch, never fingerprinted
+            return check_finite_features(extract(timesteps))
+        features = extracted_once((self.network_, self.scaler_), self._extraction_key(), X_2d, timesteps, extract)
         return check_finite_features(features)
+
+    def _extraction_key(self):
+        """What features depend on besides the input and the timestep (the network by identity)."""
+        scaling = fingerprint_array(np.concatenate([np.ravel(self.scaler_.offset_), np.ravel(self.scaler_.scale_)]))
+        return (id(self.network_), scaling, self.sample_shape_, self.noise_seed_, self.layers_, self.pooling,
+                self.n_noise_draws, self.precision)
 
     def timesteps_for_sigmas(self, sigmas):
         """Timesteps of the fitted schedule closest to the given noise levels.

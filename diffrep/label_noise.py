@@ -8,22 +8,26 @@ noise rate is high.
 
 from __future__ import annotations
 
-import warnings
+from numbers import Real
 
 import numpy as np
-from joblib import hash as joblib_hash
 from sklearn.base import clone
-from sklearn.frozen import FrozenEstimator
 from sklearn.metrics import check_scoring, get_scorer_names
 from sklearn.model_selection import StratifiedKFold, check_cv, train_test_split
 from sklearn.utils import _safe_indexing, check_random_state
-from sklearn.utils._param_validation import StrOptions, validate_params
+from sklearn.utils._param_validation import (
+    Interval,
+    InvalidParameterError,
+    RealNotInt,
+    StrOptions,
+    validate_params,
+)
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
-from ._pipelines import chain, locate_featurizer
-from ._validation import check_choice, check_float, check_int
-from .curves import score_table
+from ._engine.reuse import shared_work
+from ._engine.tables import score_table
+from ._engine.validation import Count
 
 KINDS = ("symmetric", "asymmetric")
 
@@ -53,6 +57,16 @@ def _mapping_codes(mapping, classes):
     return np.searchsorted(classes, np.asarray(targets, dtype=classes.dtype))
 
 
+@validate_params(
+    {
+        "y": ["array-like"],
+        "rate": [Interval(Real, 0, 1, closed="both")],
+        "kind": [StrOptions(set(KINDS))],
+        "mapping": [dict, None],
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def corrupt_labels(y, rate, kind="symmetric", mapping=None, random_state=None):
     """Change exactly ``round(rate * n_samples)`` labels, chosen at random.
 
@@ -93,8 +107,6 @@ def corrupt_labels(y, rate, kind="symmetric", mapping=None, random_state=None):
     >>> int((noisy != y).sum())
     3
     """
-    rate = check_float("rate", rate, low=0.0, high=1.0, low_inclusive=True)
-    check_choice("kind", kind, KINDS)
     y = column_or_1d(y)
     check_classification_targets(y)
     classes, codes = np.unique(y, return_inverse=True)
@@ -119,60 +131,28 @@ def corrupt_labels(y, rate, kind="symmetric", mapping=None, random_state=None):
     return y_noisy
 
 
-# --------------------------------------------------------------------------- #
-# Sharing one trained denoiser across a study
-# --------------------------------------------------------------------------- #
-def _featurizer_input(before, X, name):
-    """``X`` as the featurizer receives it: through the steps before it, fitted without labels.
-
-    Returns None, with a warning, when those steps cannot be fitted without labels.
-    """
-    steps = chain(before)
-    if steps is None:
-        return X
-    try:
-        return steps.fit_transform(X)
-    except (TypeError, ValueError) as exc:
-        warnings.warn(
-            f"label_noise_study: the steps before the featurizer of estimators[{name!r}] cannot be fitted "
-            f"without labels ({type(exc).__name__}: {exc}); its featurizer is trained in every fit.",
-            UserWarning,
-            stacklevel=4,
-        )
-        return None
-
-
-def _with_frozen_featurizer(estimator, X, fitted, name):
-    """A clone of ``estimator`` whose featurizer is fitted on ``X`` (as it reaches it) and frozen.
-
-    ``fitted`` caches frozen featurizers by a hash of their parameters and
-    their input, so estimators whose featurizers have identical settings and
-    inputs share one training.
-    """
-    estimator = clone(estimator)
-    slot = locate_featurizer(estimator)
-    if slot is None or isinstance(slot.featurizer, FrozenEstimator):
-        return estimator
-    X_in = _featurizer_input(slot.before, X, name)
-    if X_in is None:
-        return estimator
-    key = joblib_hash((slot.featurizer.get_params(), X_in))
-    if key not in fitted:
-        fitted[key] = FrozenEstimator(clone(slot.featurizer).fit(X_in))
-    slot.owner.set_params(**{slot.name: fitted[key]})
-    return estimator
-
-
 def _check_estimators(estimators):
-    if not isinstance(estimators, dict) or not estimators:
-        raise TypeError(
-            f"estimators must be a non-empty dict of name -> estimator, got {type(estimators).__name__}."
-        )
+    """``InvalidParameterError`` unless ``estimators`` (a dict by its constraint) names estimators that score."""
+    if not estimators:
+        raise InvalidParameterError("The 'estimators' parameter of label_noise_study must be a non-empty dict.")
     for name, estimator in estimators.items():
         if not (hasattr(estimator, "fit") and hasattr(estimator, "score")):
-            raise TypeError(
+            raise InvalidParameterError(
                 f"estimators[{name!r}] must have fit and score methods, got {type(estimator).__name__}."
             )
+
+
+def _check_rates(rates):
+    """The rates as a list of floats in [0, 1]; ``InvalidParameterError`` naming ``rates`` otherwise."""
+    values = np.atleast_1d(np.asarray(rates, dtype=object))
+    if values.ndim != 1 or not all(
+        isinstance(v, Real) and not isinstance(v, (bool, np.bool_)) and 0 <= v <= 1 for v in values
+    ):
+        raise InvalidParameterError(
+            f"The 'rates' parameter of label_noise_study must be in [0, 1] (a float or a sequence of them); "
+            f"got {rates!r}."
+        )
+    return [float(v) for v in values]
 
 
 def _splits(y, test_size, cv, groups, random_state):
@@ -190,6 +170,14 @@ def _splits(y, test_size, cv, groups, random_state):
 
 @validate_params(
     {
+        "estimators": [dict],
+        "X": ["array-like"],
+        "y": ["array-like"],
+        "rates": ["array-like", Interval(Real, 0, 1, closed="both")],
+        "test_size": [Interval(RealNotInt, 0, 1, closed="neither"), Count(1)],
+        "n_repeats": [Count(1)],
+        "kind": [StrOptions(set(KINDS))],
+        "random_state": ["random_state"],
         "cv": ["cv_object"],
         "groups": ["array-like", None],
         "scoring": [StrOptions(set(get_scorer_names())), callable, None],
@@ -219,17 +207,17 @@ def label_noise_study(
     same noisy labels), a clone of each estimator is fitted on them and scored
     on the clean test labels.
 
-    Featurizers are trained once per split, not once per fit: for each
-    estimator whose input reaches a DiffusionFeaturizer (a
-    NoiseEnsembleClassifier's featurizer, or a Pipeline step at any position),
-    that featurizer is fitted on the training part alone (labels are never
-    seen) and wrapped in ``FrozenEstimator`` for every rate and repeat;
-    featurizers with identical parameters and inputs are trained once and
-    shared. Steps before the featurizer (a ``ColumnTransformer`` of encoders,
-    say) are fitted on the training part without labels to give its input; a
-    pipeline whose earlier steps need labels falls back, with a warning, to
-    training its featurizer in every fit. Featurizers already frozen are used
-    as they are.
+    Nothing is computed twice: the study runs in one scope of shared work,
+    in which a denoiser training is keyed as in the ``memory=`` cache (the
+    initial weights, the schedule, the scaled data, the training settings and
+    seed), so every DiffusionFeaturizer with equal training settings and an
+    int ``random_state`` (its own, or an ensemble's) reaching the same data
+    trains once per split, wherever it sits (an ensemble, a Pipeline step
+    after a ``ColumnTransformer``, ...), and the features of an input at a
+    timestep are extracted once: R rates x N repeats x T timesteps cost T
+    extractions of each sample. A featurizer fed inputs that depend on the
+    noisy labels (after a supervised selection step) trains once per distinct
+    input. Frozen featurizers are used as they are.
 
     Parameters
     ----------
@@ -270,23 +258,21 @@ def label_noise_study(
     diffrep.plotting.plot_label_noise_study : Plot the table.
     """
     _check_estimators(estimators)
-    rates = [check_float("rates", rate, low=0.0, high=1.0, low_inclusive=True) for rate in np.atleast_1d(rates)]
-    n_repeats = check_int("n_repeats", n_repeats)
-    check_choice("kind", kind, KINDS)
+    rates = _check_rates(rates)
     y = column_or_1d(y)
     splits = _splits(y, test_size, cv, groups, random_state)
     rng = check_random_state(random_state)
     scorers = {name: check_scoring(estimator, scoring=scoring) for name, estimator in estimators.items()}
     scores = {(name, rate): [] for name in estimators for rate in rates}
-    for train, test in splits:
-        X_train, X_test = _safe_indexing(X, train), _safe_indexing(X, test)
-        fitted = {}
-        prepared = {name: _with_frozen_featurizer(est, X_train, fitted, name) for name, est in estimators.items()}
-        for rate in rates:
-            for _ in range(n_repeats):
-                noisy = corrupt_labels(y[train], rate, kind=kind, random_state=rng.randint(np.iinfo(np.int32).max))
-                for name, estimator in prepared.items():
-                    fitted_estimator = clone(estimator).fit(X_train, noisy)
-                    scores[name, rate].append(scorers[name](fitted_estimator, X_test, y[test]))
+    with shared_work():  # equal featurizer fits train once, and each input is extracted once per timestep
+        for train, test in splits:
+            X_train, X_test = _safe_indexing(X, train), _safe_indexing(X, test)
+            for rate in rates:
+                for _ in range(n_repeats):
+                    seed = rng.randint(np.iinfo(np.int32).max)
+                    noisy = corrupt_labels(y[train], rate, kind=kind, random_state=seed)
+                    for name, estimator in estimators.items():
+                        fitted_estimator = clone(estimator).fit(X_train, noisy)
+                        scores[name, rate].append(scorers[name](fitted_estimator, X_test, y[test]))
     rows = [{"estimator": name, "rate": rate} for name, rate in scores]
     return score_table(rows, list(scores.values()))

@@ -44,13 +44,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from diffrep.metrics import (  # noqa: E402
+from diffrep.theory.metrics import (  # noqa: E402
     SubspaceClassifier,
     posterior_mean_error,
     representation_snr,
     theoretical_snr,
 )
-from diffrep.molrg import make_molrg, molrg_representation  # noqa: E402
+from diffrep.theory.model import make_molrg, molrg_representation  # noqa: E402
 
 SETTINGS = {
     "n=50, d=5, K=3, delta=0.2": dict(n_features=50, rank=5, n_classes=3, delta=0.2),

@@ -6,14 +6,12 @@ import torch
 from sklearn.datasets import load_digits
 
 import diffrep.featurizer
-from diffrep.noise import gaussian_noise, row_hashes, row_keys
+
+from .helpers import TINY
 
 # One intra-op thread: the tiny test models gain nothing from more, and on a
 # 2-core machine shared with sklearn's BLAS, more threads oversubscribe it.
 torch.set_num_threads(1)
-
-# A featurizer configuration small enough for 2 CPU cores.
-TINY = dict(model_width=8, max_steps=3, batch_size=64, device="cpu", random_state=0)
 
 
 @pytest.fixture(scope="session")
@@ -68,23 +66,3 @@ def trainings(monkeypatch):
     return calls
 
 
-def scaled_samples(featurizer, X):
-    """``X`` scaled as the fitted featurizer scales it, shaped ``(n, *sample_shape_)``."""
-    return featurizer.scaler_.transform(np.asarray(X, dtype=float)).reshape(-1, *featurizer.sample_shape_)
-
-
-def extraction_noise(featurizer, X, timestep, draw=0):
-    """The noise a fitted featurizer adds to each sample of ``X`` at one timestep and draw.
-
-    Computed the slow, unbatched way from :mod:`diffrep.noise`: the reference
-    that batched extraction must reproduce.
-    """
-    x0 = torch.from_numpy(scaled_samples(featurizer, X))
-    rows = len(x0)
-    keys = row_keys(
-        row_hashes(x0),
-        torch.full((rows,), int(timestep), dtype=torch.long),
-        torch.full((rows,), int(draw), dtype=torch.long),
-        featurizer.noise_seed_,
-    )
-    return gaussian_noise(keys, featurizer.sample_shape_)

@@ -9,44 +9,16 @@ import joblib
 import numpy as np
 import pytest
 import torch
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GridSearchCV
-from sklearn.pipeline import Pipeline
 
-import diffrep.caching as caching
+import diffrep._engine.cache as caching
+import diffrep._engine.training_config as training_config
+import diffrep.denoisers.registry as registry
 from diffrep import DiffusionFeaturizer
 from diffrep.denoisers.mlp import MLPDenoiser
 
-from .conftest import TINY
-from .test_checkpoints import _WritesMarker
+from .helpers import TABLE, TIMESTEPS, TINY, _WritesMarker, assert_same_scores, cached_entries, grid_search
 
-TIMESTEPS = [10, 50, 100, 200, 300, 400, 500, 600]
-TABLE = dict(TINY, denoiser="mlp")
 PRETRAINED = dict(device="cpu", random_state=0)
-
-
-def grid_search(X, y, memory, timesteps=TIMESTEPS, n_jobs=1):
-    """The user's search: featurizer + logistic regression, one candidate per timestep, 3 folds.
-
-    No refit, so that only the candidates and folds train (a refit trains once more, on all of ``X``).
-    """
-    pipeline = Pipeline(
-        [("feat", DiffusionFeaturizer(memory=memory, **TABLE)), ("clf", LogisticRegression(max_iter=200))]
-    )
-    return GridSearchCV(pipeline, {"feat__timesteps": timesteps}, cv=3, refit=False, n_jobs=n_jobs).fit(X, y)
-
-
-def assert_same_scores(search, reference):
-    """Every per-split and mean test score is identical."""
-    keys = [key for key in reference.cv_results_ if key.endswith("test_score")]
-    assert keys
-    for key in keys:
-        np.testing.assert_array_equal(search.cv_results_[key], reference.cv_results_[key], err_msg=key)
-
-
-def cached_entries(location):
-    """Paths of the trained denoisers stored under a cache directory."""
-    return sorted(str(path) for path in location.rglob("*.safetensors"))
 
 
 def assert_same_fit(fitted, reference, X):
@@ -135,13 +107,13 @@ def test_changed_data_never_hits_a_stale_entry(table, trainings, tmp_path):
 def test_training_data_is_hashed_once_per_fit(table, monkeypatch, tmp_path):
     X, _ = table
     hashed = []
-    original = caching.fingerprint_array
+    original = training_config.fingerprint_array
 
     def recording(array):
         hashed.append(array.shape)
         return original(array)
 
-    monkeypatch.setattr(caching, "fingerprint_array", recording)
+    monkeypatch.setattr(training_config, "fingerprint_array", recording)
     DiffusionFeaturizer(**TABLE).fit(X)
     assert hashed == []
     DiffusionFeaturizer(memory=tmp_path, **TABLE).fit(X)
@@ -198,13 +170,13 @@ def test_invalid_memory_is_rejected_before_training(table, trainings):
 def loads(monkeypatch):
     """A list of the sources read from disk."""
     calls = []
-    original = caching.load_denoiser
+    original = registry.load_denoiser
 
     def counting(source):
         calls.append(source)
         return original(source)
 
-    monkeypatch.setattr(caching, "load_denoiser", counting)
+    monkeypatch.setattr(registry, "load_denoiser", counting)
     return calls
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from diffrep.capture import first_tensor, run_with_capture
+from diffrep._engine.capture import first_tensor, run_with_capture
 
 
 class _Step(nn.Module):

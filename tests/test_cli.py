@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from diffrep.cli import main
+from diffrep.app.cli import main
 
 FAST = ["--max-steps", "3", "--timesteps", "10,100", "--rates", "0,0.4", "--quiet"]
 

@@ -2,7 +2,7 @@
 
 Capture hooks are registered on the shared network for the duration of one
 call, so while thread A waits inside a forward pass, thread B's forward pass
-runs through A's hooks too. :mod:`diffrep.capture` makes each hook record
+runs through A's hooks too. :mod:`diffrep._engine.capture` makes each hook record
 only what its own thread computes. ``test_hooks_ignore_forward_passes_of_other_threads``
 forces that interleaving deterministically, and
 ``test_without_the_thread_check_the_interleaving_breaks_capture`` shows the
@@ -19,9 +19,10 @@ import pytest
 import torch
 from torch import nn
 
-from diffrep import DiffusionFeaturizer, capture
+from diffrep import DiffusionFeaturizer
+from diffrep._engine import capture
 
-from .conftest import TINY
+from .helpers import TINY
 
 
 @pytest.mark.parametrize("layers", [None, ("down_blocks.0", "x0")], ids=["early-stop", "full-forward"])

@@ -8,7 +8,7 @@ import os
 import joblib
 import pytest
 
-from .test_caching import TIMESTEPS, assert_same_scores, cached_entries, grid_search
+from .helpers import TIMESTEPS, assert_same_scores, cached_entries, grid_search
 
 distributed = pytest.importorskip(
     "distributed", reason="dask.distributed is not installed (pip install 'diffrep[dask]')"

@@ -12,7 +12,7 @@ from sklearn.base import clone
 from diffrep import DiffusionFeaturizer
 from diffrep.denoisers.mlp import MLPDenoiser
 
-from .conftest import TINY
+from .helpers import TINY
 
 
 def test_same_random_state_gives_identical_features(fitted, images):

@@ -13,10 +13,10 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from diffrep import DiffusionFeaturizer, NoiseEnsembleClassifier, NoiseEnsembleRegressor
-from diffrep.ensemble import default_probe, default_regression_probe, fit_probe
+from diffrep._engine.probes import fit_probe
+from diffrep.ensemble import default_probe, default_regression_probe
 
-from .conftest import TINY
-from .test_ensemble import EXPECTED_FAILURES, TINY_NO_SEED
+from .helpers import EXPECTED_FAILURES, TINY, TINY_NO_SEED
 
 GRID = (0, 10, 50, 100)
 

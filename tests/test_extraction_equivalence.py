@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from diffrep import DiffusionFeaturizer
-from diffrep.capture import run_with_capture
-from diffrep.extraction import FeatureExtractor, pool
+from diffrep._engine.capture import run_with_capture
+from diffrep._engine.extraction import FeatureExtractor, pool
 
-from .conftest import TINY, extraction_noise, scaled_samples
+from .helpers import TINY, extraction_noise, scaled_samples
 
 TOLERANCE = dict(rtol=1e-4, atol=1e-5)
 

@@ -9,10 +9,10 @@ from diffusers import DDPMScheduler
 from sklearn.utils.validation import check_is_fitted
 
 from diffrep import DiffusionFeaturizer
-from diffrep._device import resolve_device
+from diffrep._engine.device import resolve_device
 from diffrep.denoisers.mlp import MLPDenoiser
 
-from .conftest import TINY
+from .helpers import TINY
 
 
 def _activations(network, names, x_t, timesteps):

@@ -8,7 +8,7 @@ import pytest
 import diffrep.featurizer
 from diffrep import DiffusionFeaturizer, NoiseEnsembleClassifier
 
-from .conftest import TINY
+from .helpers import TINY
 
 UNTRAINED = {**TINY, "max_steps": 0}
 
@@ -77,7 +77,7 @@ def test_a_4d_array_matching_image_shape_in_either_order(rgb, reference):
 @pytest.mark.parametrize(
     ("params", "error", "match"),
     [
-        ({"data_format": "nhwc"}, ValueError, "data_format must be one of"),
+        ({"data_format": "nhwc"}, ValueError, "'data_format' parameter"),
         ({"data_format": "channels_last"}, ValueError, "data_format='channels_last' describes images"),
     ],
 )

@@ -13,41 +13,15 @@ from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.utils.validation import check_is_fitted
 
-from diffrep import DiffusionFeaturizer, training
-from diffrep.extraction import FeatureExtractor
+from diffrep import DiffusionFeaturizer
+from diffrep._engine import training
+from diffrep._engine.training_config import TrainingConfig
+from diffrep._engine.extraction import FeatureExtractor
 from diffrep.schedules import NoiseSchedule
 
-from .conftest import TINY
+from .helpers import TINY, assert_same_weights, interrupt_training_at
 
 SETTINGS = dict(TINY, denoiser="mlp", max_steps=10)
-
-
-def interrupt_training_at(monkeypatch, call=None):
-    """Make the ``call``-th training step raise ``KeyboardInterrupt`` (never when None).
-
-    Returns
-    -------
-    calls : list
-        Grows by one item per training step started, so tests can count steps.
-    """
-    real_loss = training.denoising_loss
-    calls = []
-
-    def loss(*args, **kwargs):
-        calls.append(None)
-        if len(calls) == call:
-            raise KeyboardInterrupt
-        return real_loss(*args, **kwargs)
-
-    monkeypatch.setattr(training, "denoising_loss", loss)
-    return calls
-
-
-def assert_same_weights(network, other):
-    first, second = network.state_dict(), other.state_dict()
-    assert first.keys() == second.keys()
-    for name in first:
-        assert torch.equal(first[name], second[name]), name
 
 
 @pytest.mark.parametrize("call", [1, 7])
@@ -116,11 +90,10 @@ def test_train_denoiser_raises_a_keyboard_interrupt_carrying_the_partial_result(
 
     interrupt_training_at(monkeypatch, 3)
     data = np.random.default_rng(0).normal(size=(32, 4)).astype(np.float32)
-    generator = torch.Generator().manual_seed(0)
+    config = TrainingConfig(max_steps=5, batch_size=8, learning_rate=1e-3, ema_decay=0.9, seed=0)
     with pytest.raises(KeyboardInterrupt) as caught:
         training.train_denoiser(
-            MLPDenoiser(n_features=4, width=8), data, NoiseSchedule(), max_steps=5, batch_size=8,
-            learning_rate=1e-3, ema_decay=0.9, generator=generator, device=torch.device("cpu"),
+            MLPDenoiser(n_features=4, width=8), data, NoiseSchedule(), config, device=torch.device("cpu")
         )
     assert isinstance(caught.value, training.TrainingInterrupted)
     assert len(caught.value.loss_curve) == 2

@@ -1,5 +1,7 @@
 """Label noise: exact-rate corruption of training labels and robustness studies."""
 
+import warnings
+
 import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
@@ -12,7 +14,7 @@ from diffrep import DiffusionFeaturizer
 from diffrep.ensemble import NoiseEnsembleClassifier
 from diffrep.label_noise import corrupt_labels, label_noise_study
 
-from .conftest import TINY
+from .helpers import TINY
 
 NAMES = np.array(["cat", "dog", "emu", "gnu"])
 
@@ -79,15 +81,15 @@ def test_a_random_pair_flip_is_one_cycle_through_all_classes():
 @pytest.mark.parametrize(
     "kwargs, error, match",
     [
-        (dict(rate=-0.1), ValueError, "rate must be in"),
-        (dict(rate=1.5), ValueError, "rate must be in"),
-        (dict(rate="half"), TypeError, "rate must be a number"),
-        (dict(rate=0.2, kind="uniform"), ValueError, "kind must be one of"),
+        (dict(rate=-0.1), ValueError, r"'rate' parameter .* range \[0.0, 1.0\]"),
+        (dict(rate=1.5), ValueError, r"'rate' parameter .* range \[0.0, 1.0\]"),
+        (dict(rate="half"), TypeError, r"'rate' parameter .* float"),
+        (dict(rate=0.2, kind="uniform"), ValueError, "'kind' parameter"),
         (dict(rate=0.2, mapping={0: 1, 1: 0}), ValueError, "only used with kind='asymmetric'"),
         (dict(rate=0.2, kind="asymmetric", mapping={0: 1}), ValueError, "missing"),
         (dict(rate=0.2, kind="asymmetric", mapping={0: 0, 1: 0}), ValueError, "map to themselves"),
         (dict(rate=0.2, kind="asymmetric", mapping={0: 1, 1: 7}), ValueError, "must be classes of y"),
-        (dict(rate=0.2, kind="asymmetric", mapping=[1, 0]), TypeError, "mapping must be a dict"),
+        (dict(rate=0.2, kind="asymmetric", mapping=[1, 0]), TypeError, "'mapping' parameter .* 'dict'"),
     ],
 )
 def test_invalid_arguments_are_named(kwargs, error, match):
@@ -132,7 +134,9 @@ def test_study_trains_each_featurizer_once(digits_small, trainings):
     estimators = {"ensemble": ensemble, "pipeline": pipeline, "raw": _raw_probe()}
     table = label_noise_study(estimators, X, y, rates=(0, 0.2, 0.4, 0.6, 0.8), n_repeats=3, random_state=0)
     assert len(table) == 15
-    assert len(trainings) == 2  # 5 rates x 3 repeats, yet one training per estimator with a featurizer
+    # 5 rates x 3 repeats x 2 featurized estimators, yet one training: the two featurizers differ only in
+    # timesteps, which training does not depend on.
+    assert len(trainings) == 1
 
 
 def test_study_shares_one_training_between_identical_featurizers(digits_small, trainings):
@@ -189,14 +193,20 @@ def test_study_shares_a_featurizer_that_comes_after_a_column_transformer(frame, 
     assert table["score_0"].iloc[0] == pytest.approx(fresh.score(X_test, y_test))
 
 
-def test_study_falls_back_when_earlier_steps_need_labels(frame, trainings):
+def test_a_featurizer_after_supervised_steps_trains_once_per_distinct_input(frame, trainings):
     from sklearn.feature_selection import SelectKBest
 
     X, y = frame
-    supervised = make_pipeline(_encoded_pipeline(SelectKBest(k=4), last=DiffusionFeaturizer(**TINY)), _raw_probe())
-    with pytest.warns(UserWarning, match=r"estimators\['selected'\] cannot be fitted without labels"):
-        label_noise_study({"selected": supervised}, X, y, rates=(0, 0.4), n_repeats=1, random_state=0)
-    assert len(trainings) == 2  # no sharing: one training per fit
+
+    def supervised():
+        return make_pipeline(_encoded_pipeline(SelectKBest(k=4), last=DiffusionFeaturizer(**TINY)), _raw_probe())
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no fallback, no warning: the featurizer sees what the fit gives it
+        table = label_noise_study({"selected": supervised()}, X, y, rates=(0, 0.4), n_repeats=2, random_state=0)
+    assert len(trainings) <= 3  # 4 fits, but the two on clean labels select the same columns: one training
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, stratify=y, random_state=0)
+    assert table["score_0"].iloc[0] == pytest.approx(supervised().fit(X_train, y_train).score(X_test, y_test))
 
 
 def test_study_takes_a_splitter_groups_and_scoring(digits_small, trainings):
@@ -222,14 +232,14 @@ def test_study_takes_a_splitter_groups_and_scoring(digits_small, trainings):
 
 def test_study_rejects_bad_arguments_before_training(digits_small, trainings):
     X, y = digits_small
-    with pytest.raises(TypeError, match="estimators must be a non-empty dict"):
+    with pytest.raises(TypeError, match="'estimators' parameter .* 'dict'"):
         label_noise_study([_raw_probe()], X, y)
     with pytest.raises(TypeError, match=r"estimators\['x'\] must have fit and score"):
         label_noise_study({"x": "not an estimator"}, X, y)
     featurized = {"f": NoiseEnsembleClassifier(DiffusionFeaturizer(image_shape=(1, 8, 8), **TINY))}
-    with pytest.raises(ValueError, match="rates must be in"):
+    with pytest.raises(ValueError, match=r"'rates' parameter .* must be in \[0, 1\]"):
         label_noise_study(featurized, X, y, rates=(0.0, 1.2))
-    with pytest.raises(ValueError, match="n_repeats must be >= 1"):
+    with pytest.raises(ValueError, match=r"'n_repeats' parameter .* \[1, inf\)"):
         label_noise_study(featurized, X, y, n_repeats=0)
     assert trainings == []
 
@@ -251,3 +261,23 @@ def test_plot_label_noise_study_draws_one_line_per_estimator():
     np.testing.assert_allclose(ax.containers[1].lines[0].get_xdata(), [0.0, 40.0])
     assert ax.get_xlabel().startswith("training labels corrupted")
     matplotlib.pyplot.close(ax.figure)
+
+
+def test_study_extracts_each_sample_at_each_timestep_once(digits_small, monkeypatch):
+    from diffrep._engine.extraction import FeatureExtractor
+
+    pairs = []
+    real = FeatureExtractor.transform
+
+    def counting(self, data, timesteps, *args, **kwargs):
+        pairs.append(len(data) * len(timesteps))
+        return real(self, data, timesteps, *args, **kwargs)
+
+    monkeypatch.setattr(FeatureExtractor, "transform", counting)
+    X, y = digits_small
+    ensemble = NoiseEnsembleClassifier(
+        DiffusionFeaturizer(image_shape=(1, 8, 8), **TINY), timesteps=(10, 50), n_neighbors=0, cv=2, random_state=0
+    )
+    label_noise_study({"ensemble": ensemble}, X, y, rates=(0, 0.2, 0.4, 0.6, 0.8), n_repeats=3, random_state=0)
+    # 5 rates x 3 repeats of fit and score used to extract 3150 (sample, timestep) pairs in 30 calls.
+    assert sum(pairs) == len(X) * 2

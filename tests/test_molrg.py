@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from diffrep.metrics import principal_angle_cosines
-from diffrep.molrg import (
+from diffrep.theory.metrics import principal_angle_cosines
+from diffrep.theory.model import (
     k_subspaces,
     make_molrg,
     molrg_posterior_mean,

@@ -15,11 +15,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-import diffrep.extraction
+import diffrep._engine.extraction
 from diffrep import DiffusionFeaturizer
-from diffrep.noise import _multiply32, gaussian_noise, mix32, row_hashes, row_keys
+from diffrep._engine.noise import _multiply32, gaussian_noise, mix32, row_hashes, row_keys
 
-from .conftest import TINY, extraction_noise
+from .helpers import TINY, extraction_noise
 
 
 def noise_of(samples, timesteps=50, draws=0, seed=0):
@@ -139,13 +139,13 @@ def test_extraction_adds_the_reference_noise(featurizer, digits_small, monkeypat
     """What the network sees is ``sqrt(abar) x0 + sqrt(1 - abar) eps`` with each row's own eps."""
     X = digits_small[0][:10]
     seen = []
-    real = diffrep.extraction.run_with_capture
+    real = diffrep._engine.extraction.run_with_capture
 
     def recording(network, x_t, timesteps, *args, **kwargs):
         seen.append((x_t.clone(), timesteps.clone()))
         return real(network, x_t, timesteps, *args, **kwargs)
 
-    monkeypatch.setattr(diffrep.extraction, "run_with_capture", recording)
+    monkeypatch.setattr(diffrep._engine.extraction, "run_with_capture", recording)
     featurizer.extract(X, (999,))
     x_t, timesteps = torch.cat([x for x, _ in seen]), torch.cat([t for _, t in seen])
     assert timesteps.eq(999).all()
@@ -187,7 +187,7 @@ def test_noise_destroys_the_information_in_the_input(digits, monkeypatch):
     X, y = digits[0][:600], digits[1][:600]
     assert noisy_input_probe(X, y, 999) <= 0.25
     assert noisy_input_probe(X, y, 0) >= 0.9
-    monkeypatch.setattr(diffrep.extraction, "gaussian_noise", shared_pattern)
+    monkeypatch.setattr(diffrep._engine.extraction, "gaussian_noise", shared_pattern)
     assert noisy_input_probe(X, y, 999) >= 0.9  # an affine shift of the clean inputs
 
 

@@ -12,7 +12,7 @@ import torch
 
 from diffrep import DiffusionFeaturizer
 
-from .conftest import TINY
+from .helpers import TINY
 
 
 def fitted(X, **params):

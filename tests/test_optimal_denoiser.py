@@ -13,8 +13,8 @@ import torch
 from scipy.special import softmax
 from scipy.stats import multivariate_normal
 
-from diffrep.denoisers.molrg import LearnedMoLRGDenoiser, MoLRGDenoiser
-from diffrep.molrg import (
+from diffrep.theory.denoisers import LearnedMoLRGDenoiser, MoLRGDenoiser
+from diffrep.theory.model import (
     make_molrg,
     molrg_posterior_mean,
     molrg_posterior_weights,

@@ -9,7 +9,7 @@ from sklearn.preprocessing import StandardScaler
 
 from diffrep import DiffusionFeaturizer
 
-from .conftest import TINY
+from .helpers import TINY
 
 
 def _probe(featurizer):
@@ -55,7 +55,7 @@ def test_cross_val_score_on_images(digits_small):
     X, y = digits_small
     scores = cross_val_score(_probe(DiffusionFeaturizer(image_shape=(1, 8, 8), **TINY)), X, y, cv=2,
                              error_score="raise")
-    assert scores.shape == (2,) and np.all((0 <= scores) & (scores <= 1))
+    assert scores.shape == (2,) and scores.min() > 0.3  # ten classes: chance is 0.1
 
 
 def test_pipeline_passes_pandas_feature_names_through(table):

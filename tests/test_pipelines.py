@@ -18,7 +18,8 @@ import torch
 import diffrep.featurizer
 import diffrep.images
 from diffrep import DiffusionFeaturizer
-from diffrep.denoisers.pipelines import SUPPORTED_PIPELINES, pipeline_hub_files
+from diffrep.denoisers.pipeline_files import pipeline_hub_files
+from diffrep.denoisers.pipelines import SUPPORTED_PIPELINES
 
 pytest.importorskip("transformers", reason="the Stable Diffusion text encoder needs transformers (the text extra)")
 

@@ -11,7 +11,7 @@ import diffrep.featurizer
 from diffrep import DiffusionFeaturizer, NoiseSchedule
 from diffrep.denoisers.loading import is_hub_id
 
-from .conftest import TINY
+from .helpers import TINY
 
 
 @pytest.fixture(scope="module")
@@ -269,3 +269,21 @@ def test_module_noise_schedule_defines_the_valid_timesteps():
         DiffusionFeaturizer(denoiser=oracle, timesteps=(150,), layers="x0", **TINY).fit(X)
     feat = DiffusionFeaturizer(denoiser=oracle, timesteps=(99,), layers="x0", **TINY).fit(X)
     assert feat.schedule_.num_train_timesteps == 100
+
+
+@pytest.mark.parametrize("frozen", [False, True], ids=["fitted by the ensemble", "frozen"])
+def test_an_ensemble_takes_timesteps_of_a_loaded_2000_step_schedule(digits_small, tmp_path, frozen):
+    from sklearn.frozen import FrozenEstimator
+
+    from diffrep import NoiseEnsembleClassifier
+
+    _tiny_unet().save_pretrained(tmp_path / "unet")  # a model directory: unet/ + scheduler/
+    DDPMScheduler(num_train_timesteps=2000).save_pretrained(tmp_path / "scheduler")
+    X, y = digits_small
+    featurizer = DiffusionFeaturizer(denoiser=tmp_path, image_shape=(1, 8, 8), **TINY)  # num_train_timesteps=1000
+    if frozen:
+        featurizer = FrozenEstimator(featurizer.fit(X))
+    ensemble = NoiseEnsembleClassifier(featurizer, timesteps=(10, 1500), selection="all", cv=2, random_state=0)
+    assert ensemble.fit(X, y).selected_timesteps_ == (10, 1500)
+    with pytest.raises(ValueError, match=r"timesteps must lie in \[0, 1999\]"):
+        NoiseEnsembleClassifier(featurizer, timesteps=(10, 2000), cv=2).fit(X, y)

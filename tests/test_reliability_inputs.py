@@ -9,7 +9,7 @@ from sklearn.frozen import FrozenEstimator
 import diffrep.featurizer
 from diffrep import DiffusionFeaturizer, NoiseEnsembleClassifier
 
-from .conftest import TINY
+from .helpers import TINY
 
 
 def test_an_unfitted_frozen_featurizer_in_the_ensemble_is_reported_as_unfitted(table):

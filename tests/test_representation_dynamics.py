@@ -8,8 +8,9 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
 from diffrep import DiffusionFeaturizer
-from diffrep.demo import DEMO_TIMESTEPS
-from diffrep.ensemble import default_probe, extract_blocks
+from diffrep.app.demo import DEMO_TIMESTEPS
+from diffrep._engine.probes import extract_blocks
+from diffrep.ensemble import default_probe
 
 pytestmark = pytest.mark.slow
 

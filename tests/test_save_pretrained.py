@@ -9,7 +9,7 @@ from diffusers import DDPMPipeline, DDPMScheduler, UNet2DModel
 import diffrep.featurizer
 from diffrep import DiffusionFeaturizer, MLPDenoiser
 
-from .conftest import TINY
+from .helpers import TINY
 
 
 @pytest.fixture

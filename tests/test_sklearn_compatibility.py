@@ -4,7 +4,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from diffrep import DiffusionFeaturizer
 
-from .conftest import TINY
+from .helpers import TINY
 
 EXPECTED_FAILURES = {}
 

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from diffrep import DiffusionFeaturizer, MoLRGDenoiser, SubspaceClassifier, make_molrg
-from diffrep.molrg import molrg_representation, stack_bases
+from diffrep.theory.model import molrg_representation, stack_bases
 
-from .conftest import extraction_noise
+from .helpers import extraction_noise
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +47,7 @@ def test_subspace_probe_on_featurizer_output_beats_chance(molrg):
 
 def test_learned_parameterization_trains_through_the_featurizer(molrg):
     from diffrep import LearnedMoLRGDenoiser
-    from diffrep.metrics import principal_angle_cosines
+    from diffrep.theory.metrics import principal_angle_cosines
 
     X, _, bases = molrg
     start = LearnedMoLRGDenoiser(20, 3, 2, 0.2)

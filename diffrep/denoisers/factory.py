@@ -8,7 +8,7 @@ import os
 
 import torch
 
-from ..caching import load_pretrained
+from .registry import load_pretrained
 from ..schedules import NoiseSchedule
 
 BUILT_IN = ("auto", "unet", "mlp")

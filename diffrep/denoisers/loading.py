@@ -20,8 +20,9 @@ from pathlib import Path
 import torch
 from diffusers.utils import is_accelerate_available
 
-from .._persistence import CONFIG_NAME
+from .._engine.persistence import CONFIG_NAME
 from ..schedules import NoiseSchedule
+from .pipeline_files import pipeline_files, pipeline_hub_files
 
 _MODEL_CLASSES = ("UNet2DModel", "MLPDenoiser")
 # Seconds every request to the Hugging Face hub may take (per attempt).
@@ -119,8 +120,6 @@ def model_files(directory):
         If ``directory`` is not a model or pipeline directory.
     """
     if is_pipeline_directory(directory):
-        from .pipelines import pipeline_files
-
         return pipeline_files(Path(directory))
     folders = {folder for folder in _locate(directory) if folder is not None}
     return sorted(path for folder in folders for path in folder.iterdir() if path.is_file())
@@ -137,8 +136,6 @@ def _hub_files(names, model, scheduler):
 def _repository_files(names):
     """The files of a hub repository's file list that loading it needs."""
     if "model_index.json" in names:
-        from .pipelines import pipeline_hub_files
-
         return pipeline_hub_files(names)
     for model, scheduler in _LAYOUTS:
         files = _hub_files(names, model, scheduler)
@@ -281,8 +278,11 @@ def load_denoiser(source):
     Parameters
     ----------
     source : str or os.PathLike
-        A local model or pipeline directory, or a hub id (``"owner/name"``),
-        which is downloaded to the local cache first and then loaded the same way.
+        A local model directory (a model alone, or ``unet/`` + ``scheduler/``),
+        or a hub id (``"owner/name"``), which is downloaded to the local cache
+        first and then loaded the same way. Whole pretrained pipelines
+        (``model_index.json``) load with
+        :func:`diffrep.denoisers.pipelines.load_pipeline`.
 
     Returns
     -------
@@ -296,18 +296,30 @@ def load_denoiser(source):
     ValueError
         If the directory, its config, weights or scheduler config cannot be used.
     """
+    model_dir, scheduler_dir = _locate(local_source(source))
+    config = _read_json(model_dir / "config.json")
+    network = load_model(model_dir, _model_class(config.get("_class_name")))
+    return network, load_schedule(scheduler_dir)
+
+
+def local_source(source):
+    """A local directory for ``source``: a hub id is downloaded to the local cache first.
+
+    Parameters
+    ----------
+    source : str or os.PathLike
+        A local directory or a hub id (``"owner/name"``).
+
+    Returns
+    -------
+    directory : str
+        Checked to exist and to look like a model or pipeline directory.
+    """
     source = os.fspath(source)
     if is_hub_id(source):
         source = _download(source)
     check_local_source(source)
-    if is_pipeline_directory(source):
-        from .pipelines import load_pipeline
-
-        return load_pipeline(Path(source))
-    model_dir, scheduler_dir = _locate(source)
-    config = _read_json(model_dir / "config.json")
-    network = load_model(model_dir, _model_class(config.get("_class_name")))
-    return network, load_schedule(scheduler_dir)
+    return source
 
 
 def is_pipeline_directory(directory):

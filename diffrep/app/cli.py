@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import __version__
+from .. import __version__
 
 QUICK = dict(max_steps=150, model_width=16)
 FULL = dict(max_steps=2000, model_width=32)  # DiffusionFeaturizer's defaults
@@ -67,7 +67,7 @@ def _parser():
 
 
 def _featurizer_settings(args, defaults):
-    from .featurizer import DiffusionFeaturizer
+    from ..featurizer import DiffusionFeaturizer
 
     settings = dict(defaults)
     if args.max_steps is not None:
@@ -114,12 +114,12 @@ def main(argv=None):
     args = _parser().parse_args(argv)
     try:
         if args.command == "demo":
-            from .datasets import load_digit_images
+            from ..datasets import load_digit_images
 
             X, y = load_digit_images()
             _report(args, X, y, QUICK if args.quick else FULL, "demo")
         else:
-            from .datasets import load_labelled_data
+            from ..datasets import load_labelled_data
 
             X, y = load_labelled_data(args.data, args.label_column)
             _report(args, X, y, dict(max_steps=FULL["max_steps"]), "curve")

@@ -13,10 +13,10 @@ Before resuming, every tensor must be finite and the loss curve must be as long
 as the optimizer's own step count. A checkpoint that fails any check is ignored
 with a warning, and training starts from step 0 (and overwrites it).
 
-Each training run has its own file in the checkpoint directory, named after a
-fingerprint of the initial network, the schedule, the training data, the
-generator's initial state and the training settings; the full fingerprint is
-stored inside too and checked on reading. A fit on other data or with other
+Each training run has its own file in the checkpoint directory, named after
+its :class:`~.training_config.TrainingConfig` fingerprint (the initial network,
+the schedule, the training data, the seed and the training settings); the full
+fingerprint is stored inside too and checked on reading. A fit on other data or with other
 settings therefore never resumes a checkpoint that is not its own, and never
 overwrites one either.
 
@@ -30,7 +30,6 @@ without checkpoints, with a warning that names the directory.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import pickle
@@ -39,43 +38,11 @@ from pathlib import Path
 
 import torch
 
-from ._files import atomic_write, remove_stray_temporaries, sealed, unsealed
-from .caching import fingerprint_array, fingerprint_module, fingerprint_schedule
+from .files import atomic_write, remove_stray_temporaries, sealed, unsealed
 
 FORMAT = "diffrep-training-checkpoint-2"
 _MAGIC = FORMAT.encode() + b"\n"
 _KEYS = frozenset({"format", "fingerprint", "network", "ema", "optimizer", "generator", "loss_curve"})
-
-
-def training_fingerprint(network, data, schedule, generator, settings):
-    """A hash of everything the trained weights depend on.
-
-    Parameters
-    ----------
-    network : torch.nn.Module
-        The network before training (class, config and initial weights).
-    data : ndarray
-        The scaled training data.
-    schedule : NoiseSchedule
-    generator : torch.Generator
-        The generator before training: its state stands for the training seed.
-    settings : dict
-        The other training settings (steps, batch size, learning rate, EMA decay).
-
-    Returns
-    -------
-    fingerprint : str
-        Hexadecimal digest.
-    """
-    parts = [
-        FORMAT,
-        fingerprint_module(network),
-        fingerprint_schedule(schedule),
-        fingerprint_array(data),
-        fingerprint_array(generator.get_state().numpy()),
-        repr(sorted(settings.items())),
-    ]
-    return hashlib.blake2b("|".join(parts).encode(), digest_size=20).hexdigest()
 
 
 def read_checkpoint(path):
@@ -150,7 +117,7 @@ class TrainingCheckpoint:
     directory : str or os.PathLike
         Where checkpoints are kept; created at the first save.
     fingerprint : str
-        :func:`training_fingerprint` of the run.
+        The run's :attr:`TrainingConfig.fingerprint <.training_config.TrainingConfig>`.
 
     Attributes
     ----------
@@ -262,25 +229,6 @@ class TrainingCheckpoint:
 
 
 def check_checkpoint_dir(checkpoint_dir):
-    """Validate the ``checkpoint_dir`` parameter: None, or a path that is not a file.
-
-    Parameters
-    ----------
-    checkpoint_dir : None, str or os.PathLike
-
-    Raises
-    ------
-    TypeError
-        If it is neither None nor a path.
-    ValueError
-        If it names an existing file.
-    """
-    if checkpoint_dir is None:
-        return
-    if not isinstance(checkpoint_dir, (str, os.PathLike)):
-        raise TypeError(
-            f"checkpoint_dir must be None or a directory path, got {checkpoint_dir!r} "
-            f"of type {type(checkpoint_dir).__name__}."
-        )
-    if os.path.exists(checkpoint_dir) and not os.path.isdir(checkpoint_dir):
+    """Raise ``ValueError`` when ``checkpoint_dir`` names an existing file (its type is a constraint)."""
+    if checkpoint_dir is not None and os.path.exists(checkpoint_dir) and not os.path.isdir(checkpoint_dir):
         raise ValueError(f"checkpoint_dir={os.fspath(checkpoint_dir)!r} exists and is not a directory.")

@@ -16,23 +16,27 @@ from sklearn.base import clone
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import train_test_split
 
-from .baselines import tuned_probe
-from .ensemble import NoiseEnsembleClassifier, default_probe, extract_blocks
-from .featurizer import DiffusionFeaturizer
-from .label_noise import corrupt_labels
+from .._engine.probes import default_probe, extract_blocks
+from .._engine.reuse import shared_work
+from ..baselines import tuned_probe
+from ..ensemble import NoiseEnsembleClassifier
+from ..featurizer import DiffusionFeaturizer
+from ..label_noise import corrupt_labels
 
 DEMO_TIMESTEPS = (0, 10, 25, 50, 100, 200, 400, 700, 999)
 PCA_COMPONENTS = 32
 
 
-def baselines(n_samples, n_features):
+def baselines(n_features, n_samples):
     """The raw-input baselines: name -> unfitted probe.
 
     Parameters
     ----------
-    n_samples, n_features : int
-        Shape of the raw training inputs. PCA keeps at most ``PCA_COMPONENTS``
-        components, and fewer than the samples of a cross-validation fold.
+    n_features : int
+        Number of raw input features; PCA keeps at most ``PCA_COMPONENTS`` of them.
+    n_samples : int
+        Number of training samples; PCA keeps no more components than the
+        training folds of the tuning's 3-fold search hold samples.
 
     Returns
     -------
@@ -40,7 +44,7 @@ def baselines(n_samples, n_features):
         The diffusion features' own probe on raw inputs, the same probe with
         ``C`` tuned by 3-fold cross-validation, and PCA + tuned probe.
     """
-    n_components = min(PCA_COMPONENTS, n_features, n_samples // 2)
+    n_components = max(1, min(PCA_COMPONENTS, n_features, (2 * n_samples) // 3))
     return {
         "raw, same probe": default_probe(),
         "raw, tuned C": tuned_probe(),
@@ -108,7 +112,7 @@ def sweep(featurizer, X_train, y_train, X_test, y_test, timesteps, rate, random_
     result.selected_timesteps = tuple(ensemble.selected_timesteps_)
     flat_train = np.asarray(X_train).reshape(len(X_train), -1)
     flat_test = np.asarray(X_test).reshape(len(X_test), -1)
-    for name, probe in baselines(*flat_train.shape).items():
+    for name, probe in baselines(flat_train.shape[1], len(flat_train)).items():
         result.baselines[name] = probe.fit(flat_train, noisy).score(flat_test, y_test)
     return result
 
@@ -143,7 +147,8 @@ def run(X, y, *, timesteps=DEMO_TIMESTEPS, rates=(0.0, 0.4), featurizer=None, ra
     start = time.perf_counter()
     fitted.fit(X_train)
     trained = time.perf_counter()
-    results = [sweep(fitted, X_train, y_train, X_test, y_test, timesteps, rate, random_state) for rate in rates]
+    with shared_work():  # every rate and the ensemble reuse one extraction per split and timestep
+        results = [sweep(fitted, X_train, y_train, X_test, y_test, timesteps, rate, random_state) for rate in rates]
     return results, fitted, {"training": trained - start, "probing": time.perf_counter() - trained}
 
 
@@ -184,7 +189,7 @@ def plot_sweep(results, sigmas, path):
     sigmas : sequence of float
     path : str or os.PathLike
     """
-    from .plotting import import_pyplot
+    from ..plotting import import_pyplot
 
     plt = import_pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.2))

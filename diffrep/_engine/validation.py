@@ -1,37 +1,28 @@
-"""Checks of parameters and inputs, each raising an error that names what was wrong."""
+"""Checks that need the data or the resolved denoiser, each raising an error that names what was wrong.
+
+Parameter types and ranges are declared as sklearn constraints on the
+estimators and functions; what is left here depends on ``X``, on the network
+or on its schedule.
+"""
 
 from __future__ import annotations
 
 import numbers
+from numbers import Integral
 
 import numpy as np
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import validate_data
 
 
-def check_choice(name, value, options):
-    """Raise ``ValueError`` unless ``value`` is one of ``options``."""
-    if not isinstance(value, str) or value not in options:
-        raise ValueError(f"{name} must be one of {tuple(options)}, got {value!r}.")
+class Count(Interval):
+    """Constraint: an integer ``>= low``; unlike sklearn's ``Interval(Integral, ...)``, never a bool."""
 
+    def __init__(self, low):
+        super().__init__(Integral, low, None, closed="left")
 
-def check_int(name, value, minimum=1):
-    """Raise unless ``value`` is an integer ``>= minimum``; return it as ``int``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {value!r} of type {type(value).__name__}.")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}.")
-    return int(value)
-
-
-def check_float(name, value, low=0.0, high=np.inf, low_inclusive=False):
-    """Raise unless ``value`` is a real number in the given interval; return it as ``float``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number, got {value!r} of type {type(value).__name__}.")
-    too_low = value < low if low_inclusive else value <= low
-    if too_low or value > high or not np.isfinite(value):
-        bracket = "[" if low_inclusive else "("
-        raise ValueError(f"{name} must be in {bracket}{low}, {high}], got {value}.")
-    return float(value)
+    def is_satisfied_by(self, val):
+        return not isinstance(val, (bool, np.bool_)) and super().is_satisfied_by(val)
 
 
 def check_finite_features(features):
@@ -59,14 +50,16 @@ def check_finite_features(features):
     return features
 
 
-def check_timesteps(timesteps, num_train_timesteps, name="timesteps"):
+def check_timesteps(timesteps, num_train_timesteps=None, name="timesteps"):
     """Validate schedule indices; return them as a tuple of ``int``.
 
     Parameters
     ----------
     timesteps : int or sequence of int
         Indices into the training schedule, ``0 <= t < num_train_timesteps``.
-    num_train_timesteps : int
+    num_train_timesteps : int or None, default=None
+        Length of the schedule; None (before the denoiser is resolved) checks
+        everything but the upper bound.
     name : str, default="timesteps"
         Parameter name used in error messages.
 
@@ -87,10 +80,9 @@ def check_timesteps(timesteps, num_train_timesteps, name="timesteps"):
                 f"{name} must be integer schedule indices (larger = noisier), got {value!r}; "
                 "use DiffusionFeaturizer.timesteps_for_sigmas to convert noise levels."
             )
-        if not 0 <= value < num_train_timesteps:
-            raise ValueError(
-                f"{name} must lie in [0, {num_train_timesteps - 1}] (the training schedule), got {value}."
-            )
+        if value < 0 or (num_train_timesteps is not None and value >= num_train_timesteps):
+            upper = "the length of the training schedule" if num_train_timesteps is None else num_train_timesteps - 1
+            raise ValueError(f"{name} must lie in [0, {upper}] (the training schedule), got {value}.")
     if len(set(values)) != len(values):
         raise ValueError(f"{name} must not repeat a value, got {list(values)}.")
     return tuple(int(value) for value in values)

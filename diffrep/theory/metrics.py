@@ -15,15 +15,19 @@ Noise levels ``sigma`` are in the variance-exploding convention
 
 from __future__ import annotations
 
+from numbers import Integral
+
 import numpy as np
+from scipy.linalg import subspace_angles
 from scipy.optimize import linear_sum_assignment
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.preprocessing import normalize
 from sklearn.utils import check_array
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .molrg import _check_positive_int, _check_real, _top_right_singular_vectors
+from .model import _check_positive_int, _check_real, _top_right_singular_vectors
 
 __all__ = [
     "SubspaceClassifier",
@@ -94,8 +98,8 @@ def representation_snr(features, y, bases=None, n_components=5):
 
     Examples
     --------
-    >>> from diffrep.molrg import make_molrg
-    >>> from diffrep.metrics import representation_snr
+    >>> from diffrep.theory.model import make_molrg
+    >>> from diffrep.theory.metrics import representation_snr
     >>> X, y, bases = make_molrg(600, 50, 3, 5, 0.2, random_state=0, return_bases=True)
     >>> snr = representation_snr(X, y, bases)  # clean data: 1 / ((K-1) delta^2) = 12.5
     >>> 11 < snr < 14
@@ -160,7 +164,7 @@ def theoretical_snr(sigma, rank, n_classes, delta):
 
     Examples
     --------
-    >>> from diffrep.metrics import theoretical_snr
+    >>> from diffrep.theory.metrics import theoretical_snr
     >>> theoretical_snr([0.01, 4.0], rank=5, n_classes=3, delta=0.2).round(2)
     array([12.53,  0.54])
     """
@@ -205,8 +209,8 @@ def principal_angle_cosines(bases_a, bases_b):
 
     Examples
     --------
-    >>> from diffrep.molrg import make_molrg
-    >>> from diffrep.metrics import principal_angle_cosines
+    >>> from diffrep.theory.model import make_molrg
+    >>> from diffrep.theory.metrics import principal_angle_cosines
     >>> _, _, bases = make_molrg(10, 20, 3, 2, 0.1, random_state=0, return_bases=True)
     >>> principal_angle_cosines(bases[::-1], bases).round(6)
     array([[1., 1.],
@@ -223,10 +227,7 @@ def principal_angle_cosines(bases_a, bases_b):
         )
     overlap = np.array([[np.sum((a.T @ b) ** 2) for b in blocks_b] for a in blocks_a])
     _, match = linear_sum_assignment(overlap, maximize=True)
-    pairs = [
-        np.clip(np.linalg.svd(a.T @ blocks_b[j], compute_uv=False), 0.0, 1.0)
-        for a, j in zip(blocks_a, match)
-    ]
+    pairs = [np.clip(np.cos(np.sort(subspace_angles(a, blocks_b[j]))), 0.0, 1.0) for a, j in zip(blocks_a, match)]
     cosines = np.full((len(pairs), max(len(c) for c in pairs)), np.nan)
     for row, values in zip(cosines, pairs):
         row[: len(values)] = values
@@ -296,16 +297,19 @@ class SubspaceClassifier(ClassifierMixin, BaseEstimator):
 
     Examples
     --------
-    >>> from diffrep.molrg import make_molrg
-    >>> from diffrep.metrics import SubspaceClassifier
+    >>> from diffrep.theory.model import make_molrg
+    >>> from diffrep.theory.metrics import SubspaceClassifier
     >>> X, y = make_molrg(600, 50, 3, 5, 0.2, random_state=0)
     >>> SubspaceClassifier().fit(X[:400], y[:400]).score(X[400:], y[400:])
     1.0
     """
 
+    _parameter_constraints: dict = {"n_components": [Interval(Integral, 1, None, closed="left")]}
+
     def __init__(self, n_components=5):
         self.n_components = n_components
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Estimate one subspace per class.
 
@@ -321,11 +325,10 @@ class SubspaceClassifier(ClassifierMixin, BaseEstimator):
         self : SubspaceClassifier
             The fitted classifier.
         """
-        n_components = _check_positive_int(self.n_components, "n_components")
         X, y = validate_data(self, X, y)
         check_classification_targets(y)
         self.classes_, labels = np.unique(y, return_inverse=True)
-        self.n_components_ = min(n_components, self.n_features_in_)
+        self.n_components_ = min(self.n_components, self.n_features_in_)
         self.components_ = np.zeros((len(self.classes_), self.n_components_, self.n_features_in_))
         for k in range(len(self.classes_)):
             vectors = _top_right_singular_vectors(X[labels == k], self.n_components_)

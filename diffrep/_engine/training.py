@@ -9,7 +9,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .capture import first_tensor
-from .checkpoints import TrainingCheckpoint, training_fingerprint
+from .checkpoints import TrainingCheckpoint
 
 
 class ExponentialMovingAverage:
@@ -157,12 +157,8 @@ def train_denoiser(
     network,
     data,
     schedule,
+    config,
     *,
-    max_steps,
-    batch_size,
-    learning_rate,
-    ema_decay,
-    generator,
     device,
     verbose=0,
     checkpoint_dir=None,
@@ -178,17 +174,16 @@ def train_denoiser(
         Scaled training data.
     schedule : NoiseSchedule
         Gives the forward process and the prediction target.
-    max_steps, batch_size : int
-    learning_rate, ema_decay : float
-    generator : torch.Generator
-        CPU generator driving batches, noise and timesteps.
+    config : TrainingConfig
+        Steps, batch size, learning rate, EMA decay and the seed of the CPU
+        generator driving batches, noise and timesteps; fingerprinted when
+        checkpointing.
     device : torch.device
     verbose : int, default=0
         Show a progress bar when positive.
     checkpoint_dir : str, os.PathLike or None, default=None
-        Directory of training checkpoints (see :mod:`diffrep.checkpoints`); None
-        writes none. A checkpoint of this very run (same network, data,
-        schedule, generator state and settings) found there is resumed.
+        Directory of training checkpoints (see :mod:`.checkpoints`); None writes
+        none. A checkpoint of this very run (same fingerprint) is resumed.
     checkpoint_every : int, default=500
         Steps between checkpoints; the last step is always checkpointed.
 
@@ -211,13 +206,11 @@ def train_denoiser(
         the loss curve of the completed steps. A ``KeyboardInterrupt`` when the
         weights are already non-finite carries nothing.
     """
-    checkpoint = None
-    if checkpoint_dir is not None:
-        settings = dict(max_steps=max_steps, batch_size=batch_size, learning_rate=learning_rate, ema_decay=ema_decay)
-        fingerprint = training_fingerprint(network, data, schedule, generator, settings)
-        checkpoint = TrainingCheckpoint(checkpoint_dir, fingerprint)
+    max_steps, batch_size, learning_rate = config.max_steps, config.batch_size, config.learning_rate
+    generator = config.generator()
+    checkpoint = None if checkpoint_dir is None else TrainingCheckpoint(checkpoint_dir, config.fingerprint)
     network.to(device).train().requires_grad_(True)
-    ema = ExponentialMovingAverage(network, ema_decay)
+    ema = ExponentialMovingAverage(network, config.ema_decay)
     optimizer = torch.optim.AdamW(network.parameters(), lr=learning_rate)
     loss_curve = []
     if checkpoint is not None:

@@ -1,15 +1,12 @@
-"""Finding the DiffusionFeaturizer inside an estimator: a Pipeline step (at any depth) or an ensemble's."""
+"""Finding the featurizer inside a Pipeline (at any depth), with the steps before and after it."""
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
 from sklearn.base import clone
-from sklearn.frozen import FrozenEstimator
 from sklearn.pipeline import Pipeline
 
-from .ensemble import _NoiseEnsemble
-from .featurizer import DiffusionFeaturizer
 
 
 class FeaturizerSlot(NamedTuple):
@@ -27,8 +24,8 @@ class FeaturizerSlot(NamedTuple):
 
 
 def _is_featurizer(step):
-    inner = step.estimator if isinstance(step, FrozenEstimator) else step
-    return isinstance(inner, DiffusionFeaturizer)
+    """A DiffusionFeaturizer, frozen or not: it has ``extract`` (FrozenEstimator forwards attributes)."""
+    return callable(getattr(step, "extract", None))
 
 
 def _live(steps):
@@ -38,11 +35,9 @@ def _live(steps):
 def locate_featurizer(estimator, before=(), after=()):
     """The first featurizer that ``X`` reaches in ``estimator``, or None.
 
-    That is a NoiseEnsembleClassifier's or NoiseEnsembleRegressor's featurizer
-    (the default one when its parameter is None), or a DiffusionFeaturizer
-    (frozen or not) that is a step of a Pipeline, at any position and in
-    nested pipelines: the steps before it (a ``ColumnTransformer``, say) are
-    returned in ``before``.
+    That is a DiffusionFeaturizer (frozen or not) that is a step of a
+    Pipeline, at any position and in nested pipelines: the steps before it (a
+    ``ColumnTransformer``, say) are returned in ``before``.
 
     Parameters
     ----------
@@ -56,8 +51,6 @@ def locate_featurizer(estimator, before=(), after=()):
     -------
     slot : FeaturizerSlot or None
     """
-    if isinstance(estimator, _NoiseEnsemble):
-        return FeaturizerSlot(estimator, "featurizer", estimator._featurizer_template(), list(before), list(after))
     if not isinstance(estimator, Pipeline):
         return None
     before = list(before)

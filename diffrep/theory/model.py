@@ -15,7 +15,7 @@ and class means are the relaxations it discusses.
 ``x_t = x0 + sigma * eps`` with a scalar ``sigma > 0``. A DDPM (variance-preserving) input
 ``sqrt(abar_t) x0 + sqrt(1 - abar_t) eps`` maps to it by dividing by
 ``sqrt(abar_t)``, which gives ``sigma_t = sqrt((1 - abar_t) / abar_t)``; see
-:mod:`diffrep.schedules` and :mod:`diffrep.denoisers.molrg`.
+:mod:`diffrep.schedules` and :mod:`diffrep.theory.denoisers`.
 
 **Optimal denoiser.** With ``zeta = 1 / (1 + sigma^2)`` and
 ``xi = delta^2 / (delta^2 + sigma^2)``, the class-conditional posterior mean is
@@ -34,6 +34,7 @@ from numbers import Integral, Real
 import numpy as np
 from scipy.special import softmax
 from sklearn.utils import check_array, check_random_state
+from sklearn.utils._param_validation import Interval, validate_params
 
 _ORTHONORMAL_ATOL = 1e-5
 
@@ -195,6 +196,20 @@ def _random_orthonormal(n_features, n_columns, rng):
     return q * np.sign(np.diag(r))
 
 
+@validate_params(
+    {
+        "n_samples": [Interval(Integral, 1, None, closed="left")],
+        "n_features": [Interval(Integral, 1, None, closed="left")],
+        "n_classes": [Interval(Integral, 1, None, closed="left")],
+        "rank": [Interval(Integral, 1, None, closed="left"), "array-like"],
+        "delta": [Interval(Real, 0, None, closed="left")],
+        "weights": ["array-like", None],
+        "means": ["array-like", None],
+        "random_state": ["random_state"],
+        "return_bases": ["boolean"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def make_molrg(
     n_samples,
     n_features,
@@ -254,21 +269,17 @@ def make_molrg(
 
     Examples
     --------
-    >>> from diffrep.molrg import make_molrg
+    >>> from diffrep.theory.model import make_molrg
     >>> X, y, bases = make_molrg(100, 50, 3, 5, 0.2, random_state=0, return_bases=True)
     >>> X.shape, y.shape, bases.shape
     ((100, 50), (100,), (3, 50, 5))
     """
-    n_samples = _check_positive_int(n_samples, "n_samples")
-    n_features = _check_positive_int(n_features, "n_features")
-    n_classes = _check_positive_int(n_classes, "n_classes")
     ranks = _check_ranks(rank, n_classes)
     if sum(ranks) > n_features:
         raise ValueError(
             f"the ranks must fit in n_features: sum of ranks ({sum(ranks)}) = n_classes * rank "
             f"must be <= n_features ({n_features})."
         )
-    delta = _check_real(delta, "delta", 0)
     weights = _check_weights(weights, n_classes)
     means = _check_means(means, n_classes, n_features)
     rng = check_random_state(random_state)
@@ -285,8 +296,8 @@ def make_molrg(
 # --------------------------------------------------------------------------- #
 # Optimal denoiser (numpy closed form)
 # --------------------------------------------------------------------------- #
-def _noise_coefficients(sigma, delta):
-    """Scalars of the closed form at noise level ``sigma``.
+def _noise_coefficients(sigma, delta, xp=np):
+    """Scalars of the closed form at noise level ``sigma`` (numpy values, or torch tensors with ``xp=torch``).
 
     Returns ``zeta``, ``xi``, the energy coefficient
     ``1/(delta^2+sigma^2) - 1/(1+sigma^2)`` (``2 (phi - psi)`` in the paper)
@@ -297,7 +308,7 @@ def _noise_coefficients(sigma, delta):
     zeta = 1.0 / (1.0 + s2)
     xi = d2 / (d2 + s2)
     energy_coef = (1.0 - d2) / ((1.0 + s2) * (d2 + s2))
-    log_ratio = np.log1p(s2) - np.log(d2 + s2)
+    log_ratio = xp.log1p(s2) - xp.log(d2 + s2)
     return zeta, xi, energy_coef, log_ratio
 
 
@@ -457,7 +468,7 @@ def molrg_posterior_mean(x_t, sigma, bases, delta, weights=None, means=None):
 
     Examples
     --------
-    >>> from diffrep.molrg import make_molrg, molrg_posterior_mean
+    >>> from diffrep.theory.model import make_molrg, molrg_posterior_mean
     >>> X, y, bases = make_molrg(10, 50, 3, 5, 0.2, random_state=0, return_bases=True)
     >>> molrg_posterior_mean(X + 0.1, 0.1, bases, 0.2).shape
     (10, 50)
@@ -521,6 +532,17 @@ def _captured_energy(X, basis, ranks):
     return np.add.reduceat((X @ basis) ** 2, _block_starts(ranks), axis=1).max(axis=1).sum()
 
 
+@validate_params(
+    {
+        "X": ["array-like"],
+        "n_clusters": [Interval(Integral, 1, None, closed="left")],
+        "rank": [Interval(Integral, 1, None, closed="left"), "array-like"],
+        "n_restarts": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def k_subspaces(X, n_clusters, rank, n_restarts=5, max_iter=100, random_state=None):
     """Unsupervised K-subspaces clustering into mutually orthogonal subspaces.
 
@@ -552,14 +574,11 @@ def k_subspaces(X, n_clusters, rank, n_restarts=5, max_iter=100, random_state=No
         arbitrary cluster order.
     """
     X = check_array(X, dtype=np.float64)
-    n_clusters = _check_positive_int(n_clusters, "n_clusters")
     ranks = _check_ranks(rank, n_clusters)
     if sum(ranks) > X.shape[1]:
         raise ValueError(
             f"the sum of ranks ({sum(ranks)}) must be <= n_features ({X.shape[1]})."
         )
-    n_restarts = _check_positive_int(n_restarts, "n_restarts")
-    max_iter = _check_positive_int(max_iter, "max_iter")
     rng = check_random_state(random_state)
     runs = [_k_subspaces_run(X, ranks, max_iter, rng) for _ in range(n_restarts)]
     best = max(runs, key=lambda basis: _captured_energy(X, basis, ranks))

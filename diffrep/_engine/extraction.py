@@ -181,7 +181,7 @@ class FeatureExtractor:
     noise_seed : int
         Seed of the noise: every (sample, timestep, draw) row gets its own
         noise, derived from this seed, the sample's bytes, the timestep and
-        the draw (see :mod:`diffrep.noise`).
+        the draw (see :mod:`diffrep._engine.noise`).
     n_draws : int
         Noise draws per (sample, timestep) pair; features are averaged over them.
     layers : tuple of str

@@ -10,7 +10,7 @@ indices ``t`` (larger = noisier), and returns an estimate of ``x0``
 
 The network is ``x_theta(x, t) = U h(x, t)`` with ``U = [U_1, ..., U_K]`` and the
 representation ``h = D(x, t) U^T x``, ``D = diag(beta_1 I, ..., beta_K I)``,
-``beta_k = xi + (zeta - xi) w_k(x)`` (see :mod:`diffrep.molrg`). ``h`` passes
+``beta_k = xi + (zeta - xi) w_k(x)`` (see :mod:`diffrep.theory.model`). ``h`` passes
 through the identity submodule ``"h"`` so that forward hooks can capture it.
 """
 
@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..molrg import (
+from .model import (
     _check_positive_int,
     _check_ranks,
     _check_real,
@@ -94,7 +94,7 @@ class _SubspaceDenoiser(nn.Module):
         raise NotImplementedError
 
     def get_bases(self):
-        """The class bases as numpy arrays, in the layout of :func:`diffrep.molrg.make_molrg`.
+        """The class bases as numpy arrays, in the layout of :func:`diffrep.theory.model.make_molrg`.
 
         Returns
         -------
@@ -106,14 +106,13 @@ class _SubspaceDenoiser(nn.Module):
 
     def _noise_terms(self, t, x):
         """``sqrt(abar_t)`` and the closed-form scalars per sample, shape (batch, 1) each."""
-        t = torch.as_tensor(t, dtype=torch.long, device="cpu").reshape(-1)
+        t = torch.as_tensor(t, dtype=torch.long, device=x.device).reshape(-1)
         if len(t) not in (1, len(x)):
             raise ValueError(f"t must hold 1 or batch={len(x)} timesteps, got {len(t)}.")
-        t = t.expand(len(x))
-        abar = self.noise_schedule.alphas_cumprod[t]
-        sigma = torch.sqrt((1.0 - abar) / abar).numpy()
-        terms = (abar.sqrt().numpy(), *_noise_coefficients(sigma, self.delta))
-        return [torch.as_tensor(v, dtype=x.dtype).to(x.device).reshape(-1, 1) for v in terms]
+        abar = self.noise_schedule.alphas_cumprod.to(x.device, torch.float64)[t.expand(len(x))]
+        sigma = torch.sqrt((1.0 - abar) / abar)
+        terms = (abar.sqrt(), *_noise_coefficients(sigma, self.delta, xp=torch))
+        return [value.to(x.dtype).reshape(-1, 1) for value in terms]
 
     def forward(self, x_t, t):
         """Posterior-mean estimate of ``x0`` from a variance-preserving noisy input.
@@ -147,7 +146,7 @@ class _SubspaceDenoiser(nn.Module):
 class MoLRGDenoiser(_SubspaceDenoiser):
     """The closed-form optimal denoiser of the (zero-mean) MoLRG model.
 
-    Equals :func:`diffrep.molrg.molrg_posterior_mean` at the timestep's noise
+    Equals :func:`diffrep.theory.model.molrg_posterior_mean` at the timestep's noise
     level, as a ``torch.nn.Module`` following the diffrep denoiser protocol.
 
     Parameters
@@ -183,8 +182,8 @@ class MoLRGDenoiser(_SubspaceDenoiser):
     Examples
     --------
     >>> import torch
-    >>> from diffrep.molrg import make_molrg
-    >>> from diffrep.denoisers.molrg import MoLRGDenoiser
+    >>> from diffrep.theory.model import make_molrg
+    >>> from diffrep.theory.denoisers import MoLRGDenoiser
     >>> X, y, bases = make_molrg(8, 50, 3, 5, 0.2, random_state=0, return_bases=True)
     >>> model = MoLRGDenoiser(bases, delta=0.2)
     >>> model(torch.as_tensor(X, dtype=torch.float32), torch.full((8,), 50)).shape
@@ -251,8 +250,8 @@ class LearnedMoLRGDenoiser(_SubspaceDenoiser):
 
     Examples
     --------
-    >>> from diffrep.molrg import make_molrg
-    >>> from diffrep.denoisers.molrg import LearnedMoLRGDenoiser
+    >>> from diffrep.theory.model import make_molrg
+    >>> from diffrep.theory.denoisers import LearnedMoLRGDenoiser
     >>> X, y = make_molrg(600, 20, 3, 2, 0.2, random_state=0)
     >>> model = LearnedMoLRGDenoiser(20, 3, 2, delta=0.2).fit_subspaces(X, random_state=0)
     >>> model.get_bases().shape
@@ -310,7 +309,7 @@ class LearnedMoLRGDenoiser(_SubspaceDenoiser):
 
         See Also
         --------
-        diffrep.molrg.k_subspaces : The clustering itself.
+        diffrep.theory.model.k_subspaces : The clustering itself.
         """
         self._set_bases(
             k_subspaces(

@@ -1,0 +1,1 @@
+"""The private engine beneath the estimators: validation, torch capture, extraction, training, caching."""

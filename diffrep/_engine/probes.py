@@ -1,0 +1,179 @@
+"""Probes on denoiser features: the defaults, fitting and scoring them, and the featurizer that feeds them.
+
+Shared by the ensembles, :func:`~diffrep.representation_curve` and the demo.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.frozen import FrozenEstimator
+from sklearn.linear_model import LogisticRegression, RidgeCV
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.validation import check_is_fitted, has_fit_parameter
+
+from .validation import check_timesteps
+
+
+def default_probe():
+    """The linear probe used when none is given: standardize, then logistic regression.
+
+    Returns
+    -------
+    probe : sklearn.pipeline.Pipeline
+        ``make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))``.
+    """
+    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+
+
+def default_regression_probe():
+    """The linear probe of regression when none is given: standardize, then ridge with built-in CV.
+
+    Returns
+    -------
+    probe : sklearn.pipeline.Pipeline
+        ``make_pipeline(StandardScaler(), RidgeCV())``.
+    """
+    return make_pipeline(StandardScaler(), RidgeCV())
+
+
+def _final_step(estimator):
+    """The estimator that receives a Pipeline's fit parameters last (nested pipelines followed)."""
+    while isinstance(estimator, Pipeline):
+        estimator = estimator.steps[-1][1]
+    return estimator
+
+
+def _weight_params(estimator, sample_weight):
+    """``fit`` keyword arguments that route ``sample_weight`` to a Pipeline's last step."""
+    if isinstance(estimator, Pipeline):
+        name, last = estimator.steps[-1]
+        return {f"{name}__{key}": value for key, value in _weight_params(last, sample_weight).items()}
+    return {"sample_weight": sample_weight}
+
+
+def check_weighted_probe(probe, name="estimator"):
+    """Raise ``TypeError`` unless ``probe`` (or a Pipeline's last step) takes ``sample_weight`` in fit.
+
+    Parameters
+    ----------
+    probe : estimator or Pipeline
+    name : str, default="estimator"
+        Parameter name used in the error message.
+    """
+    final = _final_step(probe)
+    if not has_fit_parameter(final, "sample_weight"):
+        raise TypeError(
+            f"sample_weight was given, but {name} ({type(final).__name__}) does not accept sample_weight in fit."
+        )
+
+
+def fit_probe(probe, X, y, sample_weight=None):
+    """A fitted clone of ``probe``; ``sample_weight`` goes to it, or to a Pipeline's last step.
+
+    In a Pipeline the weights reach the final estimator only (its scaler, for
+    one, is fitted unweighted), passed as ``{last_step}__sample_weight``.
+
+    Parameters
+    ----------
+    probe : estimator or Pipeline
+    X : array-like of shape (n_samples, n_features)
+    y : array-like of shape (n_samples,)
+    sample_weight : array-like of shape (n_samples,) or None, default=None
+
+    Returns
+    -------
+    fitted : estimator
+    """
+    if sample_weight is None:
+        return clone(probe).fit(X, y)
+    return clone(probe).fit(X, y, **_weight_params(probe, sample_weight))
+
+
+def score_probe(probe, scorer, train, test, sample_weight=None):
+    """Fit a probe on one part of the data and score it on another.
+
+    Parameters
+    ----------
+    probe : estimator
+    scorer : callable
+        ``scorer(estimator, X, y)``, as returned by ``sklearn.metrics.check_scoring``;
+        it also receives ``sample_weight`` when weights are given.
+    train, test : tuple of (X, y)
+        Features and targets to fit on and to score on.
+    sample_weight : tuple of (array-like, array-like) or None, default=None
+        Weights of the training and of the test part.
+
+    Returns
+    -------
+    score : float
+    """
+    if sample_weight is None:
+        return float(scorer(fit_probe(probe, *train), *test))
+    fitted = fit_probe(probe, *train, sample_weight=sample_weight[0])
+    return float(scorer(fitted, *test, sample_weight=sample_weight[1]))
+
+
+def check_featurizer(featurizer):
+    """Raise ``TypeError`` unless ``featurizer`` offers ``extract(X, timesteps)``; return it.
+
+    Parameters
+    ----------
+    featurizer : object
+        A DiffusionFeaturizer, or one wrapped in ``FrozenEstimator``.
+
+    Returns
+    -------
+    featurizer : object
+    """
+    if not hasattr(featurizer, "extract"):
+        raise TypeError(
+            "featurizer must be a DiffusionFeaturizer (or one wrapped in FrozenEstimator) "
+            f"with an extract(X, timesteps) method, got {type(featurizer).__name__}."
+        )
+    return featurizer
+
+
+def fit_featurizer(featurizer, X, timesteps):
+    """A fitted featurizer for ``X`` that serves ``timesteps``: a frozen one as is, otherwise a fitted clone.
+
+    Parameters
+    ----------
+    featurizer : DiffusionFeaturizer or sklearn.frozen.FrozenEstimator
+        A featurizer wrapped in ``FrozenEstimator`` must already be fitted and
+        is never refitted (``timesteps`` are checked against its schedule);
+        anything else is cloned with ``timesteps`` as its own and fitted on
+        ``X``, so that its fit checks them against the schedule of the
+        resolved denoiser before any training.
+    X : array-like
+        Unlabelled training data.
+    timesteps : tuple of int
+        The timesteps the caller will extract.
+
+    Returns
+    -------
+    fitted : DiffusionFeaturizer or FrozenEstimator
+        Either way it exposes ``extract(X, timesteps)`` and ``schedule_``.
+    """
+    if isinstance(featurizer, FrozenEstimator):
+        check_is_fitted(featurizer.estimator)
+        check_timesteps(timesteps, featurizer.schedule_.num_train_timesteps)
+        return featurizer
+    return clone(featurizer).set_params(timesteps=tuple(timesteps)).fit(X)
+
+
+def extract_blocks(featurizer, X, timesteps):
+    """Features of ``X`` at several timesteps from one extraction, split per timestep.
+
+    Parameters
+    ----------
+    featurizer : fitted DiffusionFeaturizer or FrozenEstimator
+    X : array-like
+    timesteps : sequence of int
+
+    Returns
+    -------
+    blocks : list of ndarray, one ``(n_samples, width)`` array per timestep
+    """
+    return np.split(featurizer.extract(X, timesteps), len(timesteps), axis=1)

@@ -1,0 +1,102 @@
+"""The one description of a training run: its settings, its seed and one fingerprint of all it depends on.
+
+The memory cache (:mod:`.cache`), the in-process reuse of a study
+(:mod:`.reuse`) and the training checkpoints (:mod:`.checkpoints`) all key a
+training by :attr:`TrainingConfig.fingerprint`, computed once per fit from the
+initial network, the schedule, the scaled training data (hashed once) and the
+settings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+
+import joblib
+import numpy as np
+import torch
+
+# Part of every fingerprint: a change in what a fingerprint covers changes this.
+_FORMAT = "diffrep-training-1"
+
+
+def _digest():
+    return hashlib.blake2b(digest_size=20)
+
+
+def fingerprint_array(array):
+    """Content hash of an array (dtype, shape and bytes); equal arrays share it whatever their layout."""
+    array = np.ascontiguousarray(array)
+    digest = _digest()
+    digest.update(f"{array.dtype.str}{array.shape}".encode())
+    digest.update(array.reshape(-1).view(np.uint8))
+    return digest.hexdigest()
+
+
+def fingerprint_module(module):
+    """Content hash of a torch module (class, config, state): modules are compared by state, never identity."""
+    digest = _digest()
+    digest.update(f"{type(module).__module__}.{type(module).__qualname__}".encode())
+    config = getattr(module, "config", None)
+    if isinstance(config, dict):  # diffusers' private entries (versions, paths, unordered sets) excluded
+        digest.update(joblib.hash({k: v for k, v in config.items() if not k.startswith("_")}).encode())
+    for name, tensor in module.state_dict().items():
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+        digest.update(tensor.detach().to("cpu").contiguous().reshape(-1).view(torch.uint8).numpy())
+    return digest.hexdigest()
+
+
+def fingerprint_schedule(schedule):
+    """Content hash of a noise schedule: its prediction type and its ``abar_t``."""
+    return f"{schedule.prediction_type}:{fingerprint_array(schedule.alphas_cumprod.numpy())}"
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """What a trained denoiser depends on, besides the network, schedule and data it is given.
+
+    Values that do not change the trained weights (device, verbosity,
+    checkpointing) stay out of it, so that fits differing only in them share
+    one training.
+
+    Attributes
+    ----------
+    max_steps, batch_size : int
+    learning_rate, ema_decay : float
+    seed : int
+        Seed of the generator that draws batches, noise and timesteps.
+    fingerprint : str or None
+        Hash of the initial network, the schedule, the scaled data and the
+        settings above; None when nothing needs it (no cache, no checkpoints).
+    """
+
+    max_steps: int
+    batch_size: int
+    learning_rate: float
+    ema_decay: float
+    seed: int
+    fingerprint: str | None = None
+
+    @classmethod
+    def create(cls, network, schedule, data, *, fingerprinted, **settings):
+        """The configuration of training ``network`` on ``data``; fingerprinted (once) when asked."""
+        config = cls(**settings)
+        if not fingerprinted:
+            return config
+        parts = [
+            _FORMAT,
+            fingerprint_module(network),
+            fingerprint_schedule(schedule),
+            fingerprint_array(data),
+            json.dumps(config.settings(), sort_keys=True),
+        ]
+        return cls(**settings, fingerprint=hashlib.blake2b("|".join(parts).encode(), digest_size=20).hexdigest())
+
+    def settings(self):
+        """The settings as a JSON-serializable dict (the fingerprint left out)."""
+        return {key: value for key, value in asdict(self).items() if key != "fingerprint"}
+
+    def generator(self):
+        """A fresh CPU generator seeded with ``seed``: the training's source of randomness."""
+        return torch.Generator().manual_seed(int(self.seed))

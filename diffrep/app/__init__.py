@@ -1,0 +1,1 @@
+"""The command-line application: ``diffrep demo``, ``diffrep curve`` and their report."""
