@@ -144,7 +144,9 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         bfloat16 autocast (channels-last on CUDA): faster on recent GPUs, with
         features within about 1% of the float32 ones. Training stays float32.
     verbose : int, default=0
-        0 is silent; 1 or more shows progress bars for training and extraction.
+        0 is silent, except for one warning when a training is estimated
+        (after a few steps) to take more than a minute; 1 or more shows
+        progress bars for training (with the loss) and extraction.
     random_state : int, RandomState instance or None, default=None
         Seeds the initial weights, the training batches and noise, and the
         noise of feature extraction. The same value gives identical features.

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import time
+import warnings
 
 import numpy as np
 import torch
@@ -10,6 +12,8 @@ from tqdm.auto import tqdm
 
 from .capture import first_tensor
 from .checkpoints import TrainingCheckpoint
+
+_clock = time.perf_counter  # replaced by tests that simulate a slow machine
 
 
 class ExponentialMovingAverage:
@@ -153,6 +157,54 @@ def _check_trained(ema_network, schedule, samples, batch_size, learning_rate):
         )
 
 
+class CostNotice:
+    """Says once, in a warning, how long a silent training will take when that is over a minute.
+
+    The estimate is taken after ``MEASURED_STEPS`` steps (the first one, which
+    pays one-off costs, excluded) and names the way to see progress.
+
+    Parameters
+    ----------
+    n_steps : int
+        Steps this training will run.
+    device : torch.device
+    """
+
+    MEASURED_STEPS = 5
+    THRESHOLD_SECONDS = 60.0
+
+    def __init__(self, n_steps, device):
+        self.n_steps = n_steps
+        self.device = device
+        self.done = 0
+        self.started = None
+
+    def step_done(self):
+        """Record one finished step; warn once when the estimate is known and long."""
+        self.done += 1
+        if self.done == 1:
+            self.started = _clock()
+        elif self.done == 1 + self.MEASURED_STEPS:
+            seconds = (_clock() - self.started) / self.MEASURED_STEPS * self.n_steps
+            if seconds > self.THRESHOLD_SECONDS:
+                warnings.warn(
+                    f"Training the denoiser ({self.n_steps} steps on {self.device}) will take about "
+                    f"{_duration(seconds)}. Pass verbose=1 to see its progress; memory= keeps the trained "
+                    "denoiser for later fits.",
+                    UserWarning,
+                    stacklevel=2,
+                )
+
+
+def _duration(seconds):
+    """A rounded duration for people: '3 minutes', '1.5 hours'."""
+    if seconds < 90:
+        return f"{seconds:.0f} seconds"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} minutes"
+    return f"{seconds / 3600:.1f} hours"
+
+
 def train_denoiser(
     network,
     data,
@@ -218,8 +270,9 @@ def train_denoiser(
     samples = torch.from_numpy(np.ascontiguousarray(data))
     steps = range(len(loss_curve), max_steps)
     progress = tqdm(
-        steps, desc="training denoiser", disable=verbose <= 0, leave=False, initial=steps.start, total=max_steps
+        steps, desc="training denoiser", disable=verbose <= 0, leave=True, initial=steps.start, total=max_steps
     )
+    notice = CostNotice(max_steps - steps.start, device) if verbose <= 0 else None
     try:
         for step in progress:
             index = torch.randint(samples.shape[0], (min(batch_size, samples.shape[0]),), generator=generator)
@@ -236,6 +289,10 @@ def train_denoiser(
             optimizer.step()
             ema.update(network, step)
             loss_curve.append(value)
+            if notice is not None:
+                notice.step_done()
+            else:
+                progress.set_postfix(loss=f"{value:.4f}", refresh=False)
             if checkpoint is not None and (len(loss_curve) % checkpoint_every == 0 or len(loss_curve) == max_steps):
                 _check_weights(step, learning_rate, network, ema.network)
                 checkpoint.save(network, ema.network, optimizer, generator, loss_curve)
