@@ -170,8 +170,12 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         the optimizer, the random generator and the loss curve are written
         atomically to one file per training run, named after a fingerprint of
         the initial weights, the scaled data, the schedule, the seed and the
-        training settings. A fit that finds its own checkpoint there resumes
-        from it and ends with the same weights as an uninterrupted fit; a
+        training settings other than ``max_steps``. A fit that finds its own
+        checkpoint there resumes from it and ends with the same weights as an
+        uninterrupted fit. That includes a warm start: a fit with a larger
+        ``max_steps`` continues a shorter run's checkpoint (training longer, or
+        ``HalvingGridSearchCV(resource="featurizer__max_steps")``, reuses the
+        steps done); a shorter run never resumes a longer one's. A
         checkpoint of other data or settings is never resumed, nor is one that
         fails its checksum or holds non-finite values (it is ignored with a
         warning and overwritten). If a checkpoint cannot be written (a full

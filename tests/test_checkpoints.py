@@ -34,6 +34,31 @@ def write_sealed(path, state):
     path.write_bytes(_files.sealed(checkpoints._MAGIC, buffer.getvalue()))
 
 
+def test_a_longer_run_continues_a_shorter_one_and_ends_like_a_fresh_long_run(table, monkeypatch, tmp_path):
+    """Warm start: "train longer" (or a halving search over max_steps) reuses the steps already done."""
+    X = table[0]
+    reference = DiffusionFeaturizer(**SETTINGS).fit(X)  # 10 steps from scratch
+    DiffusionFeaturizer(**dict(SETTINGS, max_steps=6), checkpoint_dir=tmp_path).fit(X)
+    assert saved_steps(only_checkpoint(tmp_path)) == 6
+
+    calls = interrupt_training_at(monkeypatch)  # counts the steps run, interrupts none
+    longer = DiffusionFeaturizer(**SETTINGS, checkpoint_dir=tmp_path).fit(X)
+    assert len(calls) == 4  # steps 6-9 only
+    assert longer.loss_curve_ == reference.loss_curve_
+    assert_same_weights(longer.network_, reference.network_)
+    np.testing.assert_array_equal(longer.transform(X), reference.transform(X))
+
+
+def test_a_shorter_run_does_not_resume_a_longer_runs_checkpoint(table, tmp_path):
+    X = table[0]
+    DiffusionFeaturizer(**SETTINGS, checkpoint_dir=tmp_path).fit(X)
+    reference = DiffusionFeaturizer(**dict(SETTINGS, max_steps=6)).fit(X)
+    with pytest.warns(UserWarning, match=r"further along \(10 steps\) than this run of max_steps=6"):
+        shorter = DiffusionFeaturizer(**dict(SETTINGS, max_steps=6), checkpoint_dir=tmp_path).fit(X)
+    assert shorter.loss_curve_ == reference.loss_curve_
+    assert_same_weights(shorter.network_, reference.network_)
+
+
 @pytest.mark.parametrize("denoiser, data", [("unet", "digits_small"), ("mlp", "table")])
 def test_resuming_after_ctrl_c_ends_with_the_weights_of_an_uninterrupted_fit(
     denoiser, data, request, monkeypatch, tmp_path

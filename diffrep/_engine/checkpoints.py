@@ -13,12 +13,16 @@ Before resuming, every tensor must be finite and the loss curve must be as long
 as the optimizer's own step count. A checkpoint that fails any check is ignored
 with a warning, and training starts from step 0 (and overwrites it).
 
-Each training run has its own file in the checkpoint directory, named after
-its :class:`~.training_config.TrainingConfig` fingerprint (the initial network,
-the schedule, the training data, the seed and the training settings); the full
-fingerprint is stored inside too and checked on reading. A fit on other data or with other
-settings therefore never resumes a checkpoint that is not its own, and never
-overwrites one either.
+Each training trajectory has its own file in the checkpoint directory, named
+after its :class:`~.training_config.TrainingConfig` trajectory fingerprint (the
+initial network, the schedule, the training data, the seed and the training
+settings other than ``max_steps``); the full fingerprint is stored inside too
+and checked on reading. A fit on other data or with other settings therefore
+never resumes a checkpoint that is not its own, and never overwrites one
+either. Runs that differ only in ``max_steps`` share a file: a longer run
+continues where a shorter one stopped (a warm start: the first steps of a
+longer run are the shorter run, bit for bit), and a shorter run that finds a
+longer run's checkpoint starts over.
 
 Files are replaced atomically (a temporary file in the same directory,
 flushed and fsynced, then ``os.replace``), so a crash or a Ctrl-C while
@@ -97,7 +101,7 @@ def _check_resumable(state, max_steps):
     if not isinstance(loss_curve, list) or not all(isinstance(value, float) for value in loss_curve):
         raise ValueError("its loss curve is not a list of numbers")
     if len(loss_curve) > max_steps:
-        raise ValueError(f"it records {len(loss_curve)} steps of a run of {max_steps}")
+        raise ValueError(f"it is further along ({len(loss_curve)} steps) than this run of max_steps={max_steps}")
     weights = (state["network"], state["ema"], state["optimizer"])
     if not all(torch.isfinite(value).all() for value in _tensors(weights) if value.is_floating_point()):
         raise ValueError("it holds NaN or infinite weights or optimizer state")
@@ -117,7 +121,9 @@ class TrainingCheckpoint:
     directory : str or os.PathLike
         Where checkpoints are kept; created at the first save.
     fingerprint : str
-        The run's :attr:`TrainingConfig.fingerprint <.training_config.TrainingConfig>`.
+        The run's :attr:`TrainingConfig.trajectory <.training_config.TrainingConfig>`:
+        runs that differ only in ``max_steps`` share a checkpoint, and a longer
+        run resumes a shorter one (warm start).
 
     Attributes
     ----------

@@ -260,7 +260,7 @@ def train_denoiser(
     """
     max_steps, batch_size, learning_rate = config.max_steps, config.batch_size, config.learning_rate
     generator = config.generator()
-    checkpoint = None if checkpoint_dir is None else TrainingCheckpoint(checkpoint_dir, config.fingerprint)
+    checkpoint = None if checkpoint_dir is None else TrainingCheckpoint(checkpoint_dir, config.trajectory)
     network.to(device).train().requires_grad_(True)
     ema = ExponentialMovingAverage(network, config.ema_decay)
     optimizer = torch.optim.AdamW(network.parameters(), lr=learning_rate)

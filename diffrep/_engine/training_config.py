@@ -18,11 +18,15 @@ import numpy as np
 import torch
 
 # Part of every fingerprint: a change in what a fingerprint covers changes this.
-_FORMAT = "diffrep-training-1"
+_FORMAT = "diffrep-training-2"
 
 
 def _digest():
     return hashlib.blake2b(digest_size=20)
+
+
+def _hash(text):
+    return hashlib.blake2b(text.encode(), digest_size=20).hexdigest()
 
 
 def fingerprint_array(array):
@@ -69,6 +73,11 @@ class TrainingConfig:
     fingerprint : str or None
         Hash of the initial network, the schedule, the scaled data and the
         settings above; None when nothing needs it (no cache, no checkpoints).
+    trajectory : str or None
+        The same hash without ``max_steps``. Runs that differ only in their
+        length follow one trajectory (no learning-rate schedule depends on
+        ``max_steps``: the first steps of a longer run are the shorter run), so
+        checkpoints are keyed by it and a longer run continues a shorter one.
     """
 
     max_steps: int
@@ -77,6 +86,7 @@ class TrainingConfig:
     ema_decay: float
     seed: int
     fingerprint: str | None = None
+    trajectory: str | None = None
 
     @classmethod
     def create(cls, network, schedule, data, *, fingerprinted, **settings):
@@ -84,18 +94,20 @@ class TrainingConfig:
         config = cls(**settings)
         if not fingerprinted:
             return config
+        path = {key: value for key, value in config.settings().items() if key != "max_steps"}
         parts = [
             _FORMAT,
             fingerprint_module(network),
             fingerprint_schedule(schedule),
             fingerprint_array(data),
-            json.dumps(config.settings(), sort_keys=True),
+            json.dumps(path, sort_keys=True),
         ]
-        return cls(**settings, fingerprint=hashlib.blake2b("|".join(parts).encode(), digest_size=20).hexdigest())
+        trajectory = _hash("|".join(parts))
+        return cls(**settings, fingerprint=_hash(f"{trajectory}|max_steps={config.max_steps}"), trajectory=trajectory)
 
     def settings(self):
-        """The settings as a JSON-serializable dict (the fingerprint left out)."""
-        return {key: value for key, value in asdict(self).items() if key != "fingerprint"}
+        """The settings as a JSON-serializable dict (the fingerprints left out)."""
+        return {key: value for key, value in asdict(self).items() if key not in ("fingerprint", "trajectory")}
 
     def generator(self):
         """A fresh CPU generator seeded with ``seed``: the training's source of randomness."""
