@@ -278,3 +278,24 @@ def test_a_checkpoint_dir_that_is_a_file_is_rejected_before_training(table, monk
     with pytest.raises(ValueError, match="exists and is not a directory"):
         DiffusionFeaturizer(**SETTINGS, checkpoint_dir=path).fit(table[0])
     assert not calls
+
+
+def test_a_halving_search_over_max_steps_continues_each_folds_training(table, monkeypatch, tmp_path):
+    """Rounds with more max_steps resume the previous round's checkpoint instead of starting over."""
+    from sklearn.experimental import enable_halving_search_cv  # noqa: F401
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import HalvingGridSearchCV
+    from sklearn.pipeline import make_pipeline
+
+    X, y = table
+    featurizer = DiffusionFeaturizer(**dict(SETTINGS, checkpoint_every=2), checkpoint_dir=tmp_path)
+    search = HalvingGridSearchCV(
+        make_pipeline(featurizer, LogisticRegression()),
+        {"diffusionfeaturizer__timesteps": [(5,), (10,), (20,), (40,)]},
+        resource="diffusionfeaturizer__max_steps", min_resources=2, max_resources=8, factor=2, cv=2,
+    )
+    steps = interrupt_training_at(monkeypatch)  # counts the steps run
+    search.fit(X, y)
+    assert search.n_resources_ == [2, 4, 8]
+    # per fold the rounds add up to one 8-step training; the refit on all data is a third trajectory
+    assert len(steps) == 3 * 8
