@@ -35,7 +35,7 @@ from ._engine.checkpoints import check_checkpoint_dir
 from ._engine.extraction import POOLINGS, PRECISIONS, FeatureExtractor, autocast, to_device
 from ._engine.reuse import extracted_once, is_sharing, trained_once
 from ._engine.scaling import SCALINGS, DataScaler
-from ._engine.training_config import TrainingConfig, fingerprint_array
+from ._engine.training_config import TrainingConfig, fingerprint_array, random_device_type
 from .denoisers.factory import BUILT_IN, default_layers, load_source, obtain_denoiser, resolve_schedule
 from .denoisers.loading import load_denoiser, save_denoiser
 from .denoisers.pipelines import PipelineDenoiser
@@ -450,6 +450,7 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
             learning_rate=float(self.learning_rate),
             ema_decay=float(self.ema_decay),
             seed=int(seed),
+            random_device=random_device_type(self.device_),
         )
         train_network = functools.partial(
             train_denoiser,

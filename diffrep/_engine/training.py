@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 import time
 import warnings
 
@@ -58,14 +59,17 @@ def denoising_loss(network, schedule, x0, generator):
     x0 : torch.Tensor of shape (batch, ...)
         Clean training samples, already on the network's device.
     generator : torch.Generator
-        CPU generator for the noise and timesteps.
+        Draws the noise and timesteps, on its own device (the CPU, or the
+        CUDA device trained on).
 
     Returns
     -------
     loss : torch.Tensor (scalar)
     """
-    noise = torch.randn(x0.shape, generator=generator).to(x0.device, non_blocking=True)
-    timesteps = torch.randint(schedule.num_train_timesteps, (x0.shape[0],), generator=generator)
+    noise = torch.randn(x0.shape, generator=generator, device=generator.device).to(x0.device, non_blocking=True)
+    timesteps = torch.randint(
+        schedule.num_train_timesteps, (x0.shape[0],), generator=generator, device=generator.device
+    )
     timesteps = timesteps.to(x0.device, non_blocking=True)
     prediction = first_tensor(network(schedule.add_noise(x0, noise, timesteps), timesteps))
     target = schedule.training_target(x0, noise, timesteps)
@@ -145,11 +149,10 @@ def _check_trained(ema_network, schedule, samples, batch_size, learning_rate):
     step = "the last step"
     _check_weights(step, learning_rate, ema_network)
     device = next(ema_network.parameters(), torch.empty(0)).device
-    x0 = samples[: min(batch_size, samples.shape[0])]
-    noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(0))
-    timesteps = torch.linspace(0, schedule.num_train_timesteps - 1, x0.shape[0]).long()
-    noisy = schedule.add_noise(x0, noise, timesteps).to(device)
-    output = first_tensor(ema_network(noisy, timesteps.to(device)))
+    x0 = samples[: min(batch_size, samples.shape[0])].to(device)
+    noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(0)).to(device)
+    timesteps = torch.linspace(0, schedule.num_train_timesteps - 1, x0.shape[0]).long().to(device)
+    output = first_tensor(ema_network(schedule.add_noise(x0, noise, timesteps), timesteps))
     if not torch.isfinite(output).all():
         raise FloatingPointError(
             f"The trained denoiser's weights are finite after {step}, but its outputs on the training data "
@@ -183,8 +186,10 @@ class CostNotice:
         """Record one finished step; warn once when the estimate is known and long."""
         self.done += 1
         if self.done == 1:
+            _synchronize(self.device)
             self.started = _clock()
         elif self.done == 1 + self.MEASURED_STEPS:
+            _synchronize(self.device)
             seconds = (_clock() - self.started) / self.MEASURED_STEPS * self.n_steps
             if seconds > self.THRESHOLD_SECONDS:
                 warnings.warn(
@@ -194,6 +199,89 @@ class CostNotice:
                     UserWarning,
                     stacklevel=2,
                 )
+
+
+def _synchronize(device):
+    """Wait for the work queued on a CUDA device (a no-op elsewhere), so that clocks measure it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+class LossRecord:
+    """The loss of every step, kept as device tensors and read on the host in batches.
+
+    Reading a loss computed on a GPU waits for the GPU to finish; reading a
+    batch of them at once (see :func:`loss_read_interval`) keeps the host from
+    waiting at every step. A NaN or infinite loss is found at the read, by step.
+
+    Parameters
+    ----------
+    curve : list of float
+        The losses read so far (resumed steps included); extended in place.
+    learning_rate : float
+        Named in the error of a diverging loss.
+    """
+
+    def __init__(self, curve, learning_rate):
+        self.curve = curve
+        self.learning_rate = learning_rate
+        self.pending = []
+
+    def add(self, loss):
+        """Keep the (scalar tensor) loss of the step just done, without reading it."""
+        self.pending.append(loss.detach())
+
+    def read(self, check=True):
+        """Move the pending losses to ``curve``; return the latest one.
+
+        Raises ``FloatingPointError`` at the first NaN or infinite loss when
+        ``check``; the losses before it are in ``curve`` then.
+        """
+        if self.pending:
+            values = torch.stack(self.pending).cpu().tolist()
+            self.pending = []
+            for value in values:
+                if check and not math.isfinite(value):
+                    raise FloatingPointError(
+                        f"The denoising loss became {value} at training step {len(self.curve)}; "
+                        f"try a lower learning_rate (now {self.learning_rate})."
+                    )
+                self.curve.append(value)
+        return self.curve[-1] if self.curve else math.nan
+
+
+def loss_read_interval(device):
+    """Steps between reads of the loss on the host: every step on the CPU (free there), else every 50."""
+    return 1 if device.type == "cpu" else 50
+
+
+def make_optimizer(network, learning_rate, device):
+    """AdamW over ``network``'s parameters: fused (one kernel for all of them) on CUDA, the default elsewhere.
+
+    On the CPU the fused variant was no faster (benchmarks/time_to_features.py).
+    """
+    return torch.optim.AdamW(network.parameters(), lr=learning_rate, fused=True if device.type == "cuda" else None)
+
+
+def training_samples(data, device):
+    """The training set as a tensor, on a CUDA device when it fills at most a quarter of its free memory.
+
+    Batches are then drawn on the device, with no copy from the host per step.
+
+    Parameters
+    ----------
+    data : ndarray
+    device : torch.device
+
+    Returns
+    -------
+    samples : torch.Tensor
+        On ``device`` or in host memory.
+    """
+    samples = torch.from_numpy(np.ascontiguousarray(data))
+    if device.type == "cuda" and samples.nbytes <= torch.cuda.mem_get_info(device)[0] // 4:
+        return samples.to(device)
+    return samples
 
 
 def _duration(seconds):
@@ -249,7 +337,8 @@ def train_denoiser(
     Raises
     ------
     FloatingPointError
-        If the loss becomes NaN or infinite, if the weights do (checked before
+        If the loss becomes NaN or infinite (found when the losses are read:
+        every step on the CPU, every 50 on a GPU), if the weights do (checked before
         every checkpoint and after the last step), or if the trained network's
         loss on a batch of ``data`` overflows; nothing is returned then and no
         such network is checkpointed.
@@ -259,15 +348,16 @@ def train_denoiser(
         weights are already non-finite carries nothing.
     """
     max_steps, batch_size, learning_rate = config.max_steps, config.batch_size, config.learning_rate
-    generator = config.generator()
+    generator = config.generator(device)
     checkpoint = None if checkpoint_dir is None else TrainingCheckpoint(checkpoint_dir, config.trajectory)
     network.to(device).train().requires_grad_(True)
     ema = ExponentialMovingAverage(network, config.ema_decay)
-    optimizer = torch.optim.AdamW(network.parameters(), lr=learning_rate)
+    optimizer = make_optimizer(network, learning_rate, device)
     loss_curve = []
     if checkpoint is not None:
         loss_curve = checkpoint.restore(network, ema.network, optimizer, generator, max_steps)
-    samples = torch.from_numpy(np.ascontiguousarray(data))
+    samples = training_samples(data, device)
+    losses, read_every = LossRecord(loss_curve, learning_rate), loss_read_interval(device)
     steps = range(len(loss_curve), max_steps)
     progress = tqdm(
         steps, desc="training denoiser", disable=verbose <= 0, leave=True, initial=steps.start, total=max_steps
@@ -275,29 +365,28 @@ def train_denoiser(
     notice = CostNotice(max_steps - steps.start, device) if verbose <= 0 else None
     try:
         for step in progress:
-            index = torch.randint(samples.shape[0], (min(batch_size, samples.shape[0]),), generator=generator)
-            x0 = samples[index].to(device, non_blocking=True)
+            index = torch.randint(
+                samples.shape[0], (min(batch_size, samples.shape[0]),), generator=generator, device=generator.device
+            )
+            x0 = samples[index.to(samples.device)].to(device, non_blocking=True)
             loss = denoising_loss(network, schedule, x0, generator)
-            value = loss.item()
-            if not np.isfinite(value):
-                raise FloatingPointError(
-                    f"The denoising loss became {value} at training step {step}; "
-                    f"try a lower learning_rate (now {learning_rate})."
-                )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             ema.update(network, step)
-            loss_curve.append(value)
+            losses.add(loss)
+            done = step + 1
+            checkpoint_due = checkpoint is not None and (done % checkpoint_every == 0 or done == max_steps)
+            if done % read_every == 0 or done == max_steps or checkpoint_due:
+                progress.set_postfix(loss=f"{losses.read():.4f}", refresh=False)
             if notice is not None:
                 notice.step_done()
-            else:
-                progress.set_postfix(loss=f"{value:.4f}", refresh=False)
-            if checkpoint is not None and (len(loss_curve) % checkpoint_every == 0 or len(loss_curve) == max_steps):
+            if checkpoint_due:
                 _check_weights(step, learning_rate, network, ema.network)
                 checkpoint.save(network, ema.network, optimizer, generator, loss_curve)
     except KeyboardInterrupt:
         network.eval()
+        losses.read(check=False)
         if _non_finite(ema.network) is not None:
             raise KeyboardInterrupt(
                 f"Training was interrupted after {len(loss_curve)} of {max_steps} steps, when its weights had "

@@ -70,6 +70,9 @@ class TrainingConfig:
     learning_rate, ema_decay : float
     seed : int
         Seed of the generator that draws batches, noise and timesteps.
+    random_device : {"cpu", "cuda"}
+        Where that generator draws (see :func:`random_device_type`): the same
+        seed gives another stream on a GPU, so it is part of the fingerprint.
     fingerprint : str or None
         Hash of the initial network, the schedule, the scaled data and the
         settings above; None when nothing needs it (no cache, no checkpoints).
@@ -85,6 +88,7 @@ class TrainingConfig:
     learning_rate: float
     ema_decay: float
     seed: int
+    random_device: str = "cpu"
     fingerprint: str | None = None
     trajectory: str | None = None
 
@@ -109,6 +113,28 @@ class TrainingConfig:
         """The settings as a JSON-serializable dict (the fingerprints left out)."""
         return {key: value for key, value in asdict(self).items() if key not in ("fingerprint", "trajectory")}
 
-    def generator(self):
-        """A fresh CPU generator seeded with ``seed``: the training's source of randomness."""
-        return torch.Generator().manual_seed(int(self.seed))
+    def generator(self, device):
+        """A fresh generator seeded with ``seed``: the randomness of a training on ``device``.
+
+        On ``device`` itself when it is of type ``random_device`` ("cuda"),
+        else on the CPU.
+        """
+        place = device if torch.device(device).type == self.random_device else "cpu"
+        return torch.Generator(device=place).manual_seed(int(self.seed))
+
+
+def random_device_type(device):
+    """Where a training on ``device`` draws its random numbers: on a CUDA device itself, else on the CPU.
+
+    Drawing on the GPU spares a copy from the host at every step; other
+    devices keep the CPU stream, so their trainings equal the CPU's draws.
+
+    Parameters
+    ----------
+    device : torch.device
+
+    Returns
+    -------
+    device_type : {"cpu", "cuda"}
+    """
+    return "cuda" if torch.device(device).type == "cuda" else "cpu"
