@@ -125,7 +125,8 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         initialization (a baseline).
     model_width : int or None, default=None
         Width of a built-in backbone: UNet channels of the first level
-        (default 32) or MLP hidden width (default 256).
+        (default 32 for images up to 16x16 pixels, 16 for larger ones, whose
+        steps cost more) or MLP hidden width (default 256).
     max_steps : int, default=2000
         Training steps.
     batch_size : int, default=128

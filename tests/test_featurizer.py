@@ -242,6 +242,17 @@ def test_unet_is_sized_from_the_image_shape(shape):
     assert feat.transform(X).shape == (3, sum(i["n_features"] for i in feat.feature_info_.values()))
 
 
+@pytest.mark.parametrize(
+    "shape, model_width, channels",
+    [((1, 8, 8), None, (32, 64)), ((3, 16, 16), None, (32, 64)), ((1, 24, 12), None, (16, 32, 32)),
+     ((1, 28, 28), None, (16, 32, 32)), ((3, 32, 32), None, (16, 32, 32)), ((1, 28, 28), 32, (32, 64, 64))],
+)
+def test_the_default_unet_is_narrower_for_images_above_16x16_pixels(shape, model_width, channels):
+    X = np.random.default_rng(0).random((2, *shape))
+    settings = {**TINY, "max_steps": 0, "model_width": model_width}
+    feat = DiffusionFeaturizer(**settings).fit(X)
+    assert tuple(feat.network_.config.block_out_channels) == channels
+
 def test_dataframe_input_keeps_feature_names(table):
     pd = pytest.importorskip("pandas")
     X = pd.DataFrame(table[0], columns=[f"c{i}" for i in range(table[0].shape[1])])

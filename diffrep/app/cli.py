@@ -10,7 +10,7 @@ from pathlib import Path
 from .. import __version__
 
 QUICK = dict(max_steps=150, model_width=16)
-FULL = dict(max_steps=2000, model_width=32)  # DiffusionFeaturizer's defaults
+FULL = dict(max_steps=2000, model_width=None)  # DiffusionFeaturizer's defaults
 
 
 def _int_list(text):

@@ -20,7 +20,7 @@ def _construct(kind, sample_shape, model_width):
         if kind == "unet":
             from .unet import build_unet
 
-            network = build_unet(sample_shape, width=model_width or 32)
+            network = build_unet(sample_shape, width=model_width)
         else:
             from .mlp import MLPDenoiser
 
