@@ -124,9 +124,9 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         fine-tunes those too; ``False`` keeps a built-in backbone at its random
         initialization (a baseline).
     model_width : int or None, default=None
-        Width of a built-in backbone: UNet channels of the first level
-        (default 32 for images up to 16x16 pixels, 16 for larger ones, whose
-        steps cost more) or MLP hidden width (default 256).
+        Width of a built-in backbone: UNet channels of the first level, doubled
+        at each deeper level (default 32 for images up to 16x16 pixels, 16 for
+        larger ones, whose steps cost more), or MLP hidden width (default 256).
     max_steps : int, default=2000
         Training steps.
     batch_size : int, default=128

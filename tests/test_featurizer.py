@@ -244,10 +244,11 @@ def test_unet_is_sized_from_the_image_shape(shape):
 
 @pytest.mark.parametrize(
     "shape, model_width, channels",
-    [((1, 8, 8), None, (32, 64)), ((3, 16, 16), None, (32, 64)), ((1, 24, 12), None, (16, 32, 32)),
-     ((1, 28, 28), None, (16, 32, 32)), ((3, 32, 32), None, (16, 32, 32)), ((1, 28, 28), 32, (32, 64, 64))],
+    [((1, 8, 8), None, (32, 64)), ((3, 16, 16), None, (32, 64)), ((1, 24, 12), None, (16, 32, 64)),
+     ((1, 28, 28), None, (16, 32, 64)), ((3, 32, 32), None, (16, 32, 64)), ((1, 28, 28), 32, (32, 64, 128)),
+     ((3, 128, 128), None, (16, 32, 64, 128))],
 )
-def test_the_default_unet_is_narrower_for_images_above_16x16_pixels(shape, model_width, channels):
+def test_the_default_unet_is_narrower_above_16x16_pixels_and_doubles_channels_per_level(shape, model_width, channels):
     X = np.random.default_rng(0).random((2, *shape))
     settings = {**TINY, "max_steps": 0, "model_width": model_width}
     feat = DiffusionFeaturizer(**settings).fit(X)

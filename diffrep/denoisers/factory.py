@@ -43,19 +43,33 @@ def _initialize(module, generator):
         raise TypeError(f"no initialization is defined for the {type(module).__name__} layers of a built-in denoiser")
 
 
-def _build(kind, sample_shape, model_width, seed):
-    """A freshly initialized built-in network, its weights drawn from ``seed``.
+def initialize_weights(network, seed):
+    """Draw every weight of ``network`` afresh from ``seed``, in place; return it.
 
     The weights come from a generator of this call's own, layer by layer in
     module order, with torch's default initialization (Kaiming-uniform weights,
     fan-in-uniform biases, unit norms): the global random state is neither read
     nor changed, so fits in parallel threads get the weights of a lone fit.
+
+    Parameters
+    ----------
+    network : torch.nn.Module
+        Made of linear, convolution and normalization layers.
+    seed : int
+
+    Returns
+    -------
+    network : torch.nn.Module
     """
-    network = _construct(kind, sample_shape, model_width)
     generator = torch.Generator().manual_seed(int(seed))
     for module in network.modules():
         _initialize(module, generator)
     return network
+
+
+def _build(kind, sample_shape, model_width, seed):
+    """A freshly initialized built-in network, its weights drawn from ``seed``."""
+    return initialize_weights(_construct(kind, sample_shape, model_width), seed)
 
 
 def _check_takes(network, sample_shape, denoiser):
