@@ -13,7 +13,8 @@ standardized logistic-regression probe is scored on the test split, next to
 raw pixels with a tuned probe (GridSearchCV over C,
 :func:`diffrep.baselines.tuned_probe`). The table gives the accuracy reached
 after 1, 2, 5 and 10 minutes of training (CPU seconds of this process with
-``--clock cpu``), per variant; ``--plot`` saves the curves.
+``--clock cpu``), per variant, as the mean ± standard deviation over
+``--seeds`` random states; ``--plot`` saves the curves.
 
 Run ``python benchmarks/time_to_features.py --threads 1 --clock cpu``
 (``--minutes 1 2 5`` for a shorter run; each variant trains for the largest).
@@ -29,6 +30,7 @@ import warnings
 import numpy as np
 import torch
 from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 
 from diffrep import DiffusionFeaturizer
@@ -45,7 +47,7 @@ VARIANTS = {
 }
 
 
-def unet(image_shape, channels):
+def unet(image_shape, channels, seed):
     """A UNet like the built-in one but with these channels per level, initialized as diffrep does."""
     from diffusers import UNet2DModel
 
@@ -56,7 +58,7 @@ def unet(image_shape, channels):
         block_out_channels=channels, down_block_types=("DownBlock2D",) * len(channels),
         up_block_types=("UpBlock2D",) * len(channels), layers_per_block=1, norm_num_groups=8, attention_head_dim=8,
     )
-    return initialize_weights(network, seed=0)
+    return initialize_weights(network, seed)
 
 
 def upsampled_digits(size):
@@ -95,18 +97,18 @@ def accuracy(featurizer, split, timestep):
     return default_probe().fit(train, y_train).score(test, y_test)
 
 
-def curve(settings, split, image_shape, args, clock):
+def curve(settings, split, image_shape, args, clock, seed):
     """``[(training seconds, steps, accuracy)]`` after each chunk, until the last minute mark."""
     points, spent, steps = [], 0.0, 0
     if "channels" in settings:  # a UNet the parameters cannot describe, trained as the built-in one is
-        settings = dict(settings, denoiser=unet(image_shape, settings["channels"]), train_denoiser=True)
+        settings = dict(settings, denoiser=unet(image_shape, settings["channels"], seed), train_denoiser=True)
         del settings["channels"]
     with tempfile.TemporaryDirectory() as checkpoints:
         while spent < 60 * max(args.minutes):
             steps += args.chunk
             featurizer = DiffusionFeaturizer(
                 image_shape=image_shape, max_steps=steps, checkpoint_dir=checkpoints,
-                checkpoint_every=args.chunk, random_state=0, device="cpu", **settings,
+                checkpoint_every=args.chunk, random_state=seed, device="cpu", **settings,
             )
             start = clock()
             featurizer.fit(split[0])
@@ -132,11 +134,13 @@ def main():
     cli.add_argument("--chunk", type=int, default=100, help="training steps between evaluations")
     cli.add_argument("--timestep", type=int, default=25)
     cli.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS), metavar="NAME")
+    cli.add_argument("--seeds", type=int, default=1, help="random states per variant (mean ± std reported)")
     cli.add_argument("--threads", type=int, default=None)
     cli.add_argument("--clock", choices=("wall", "cpu"), default="wall")
     cli.add_argument("--plot", default=None, help="save the accuracy-over-time curves to this PNG")
     args = cli.parse_args()
     warnings.filterwarnings("ignore", message="Training the denoiser")  # the cost notice of every chunk
+    warnings.filterwarnings("ignore", category=ConvergenceWarning)  # lbfgs on raw RGB pixels, at large C
     if args.threads:
         torch.set_num_threads(args.threads)
     clock = time.process_time if args.clock == "cpu" else time.perf_counter
@@ -146,25 +150,35 @@ def main():
     print(f"# {args.dataset}: raw pixels, tuned probe: {raw:.3f}", flush=True)
     results = {}
     for name in args.variants:
-        print(f"# {name}", flush=True)
-        results[name] = curve(VARIANTS[name], split, image_shape, args, clock)
-    header = f"{'variant (' + args.dataset + ')':<44}" + "".join(f"{f'{m:g} min':>9}" for m in args.minutes)
-    print("\n" + header)
-    print(f"{'raw pixels, tuned probe':<44}" + f"{raw:9.3f}" * len(args.minutes))
-    for name, points in results.items():
-        print(f"{name:<44}" + "".join(f"{acc:9.3f}" for acc in at_marks(points, args.minutes)))
+        for seed in range(args.seeds):
+            print(f"# {name}, random_state={seed}", flush=True)
+            results.setdefault(name, []).append(curve(VARIANTS[name], split, image_shape, args, clock, seed))
+    header = f"{'variant (' + args.dataset + ')':<44}" + "".join(f"{f'{m:g} min':>13}" for m in args.minutes)
+    print(f"\n{header}\n{'raw pixels, tuned probe':<44}" + f"{raw:13.3f}" * len(args.minutes))
+    for name, runs in results.items():
+        marks = np.array([at_marks(points, args.minutes) for points in runs])
+        cells = [f"{np.mean(column):.3f}" + (f" ±{np.std(column):.3f}" if len(runs) > 1 else "") for column in marks.T]
+        print(f"{name:<44}" + "".join(f"{cell:>13}" for cell in cells))
     if args.plot:
-        from diffrep.plotting import import_pyplot
+        plot(results, raw, args)
 
-        plt = import_pyplot()
-        fig, ax = plt.subplots(figsize=(7, 4))
-        for name, points in results.items():
-            ax.plot([s / 60 for s, _, _ in points], [a for _, _, a in points], "o-", label=name)
-        ax.axhline(raw, color="gray", linestyle="--", label="raw pixels, tuned probe")
-        ax.set(title=args.dataset, xlabel=f"training time (min, {args.clock} clock)", ylabel=f"probe accuracy at t={args.timestep}")
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(args.plot, dpi=110)
+
+def plot(results, raw, args):
+    """Save every run's accuracy over training time, one colour per variant."""
+    from diffrep.plotting import import_pyplot
+
+    plt = import_pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for colour, (name, runs) in enumerate(results.items()):
+        for seed, points in enumerate(runs):
+            ax.plot([s / 60 for s, _, _ in points], [a for _, _, a in points], "o-", color=f"C{colour}",
+                    markersize=3, label=name if seed == 0 else None)
+    ax.axhline(raw, color="gray", linestyle="--", label="raw pixels, tuned probe")
+    ax.set(title=f"{args.dataset}, {args.seeds} seed(s) per variant",
+           xlabel=f"training time (min, {args.clock} clock)", ylabel=f"probe accuracy at t={args.timestep}")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(args.plot, dpi=110)
 
 
 if __name__ == "__main__":

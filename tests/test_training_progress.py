@@ -37,6 +37,7 @@ def test_a_training_estimated_over_a_minute_warns_once_with_its_duration(monkeyp
     messages = fit_silently_on_a_machine_where_each_step_takes(3.0, monkeypatch, table)
     assert len(messages) == 1
     assert "40 steps" in messages[0] and "about 2 minutes" in messages[0] and "verbose=1" in messages[0]
+    assert "max_steps" in messages[0]
 
 
 def test_a_short_training_says_nothing(monkeypatch, table):

@@ -164,7 +164,8 @@ class CostNotice:
     """Says once, in a warning, how long a silent training will take when that is over a minute.
 
     The estimate is taken after ``MEASURED_STEPS`` steps (the first one, which
-    pays one-off costs, excluded) and names the way to see progress.
+    pays one-off costs, excluded) and names the way to see progress and the
+    way to spend less.
 
     Parameters
     ----------
@@ -195,7 +196,8 @@ class CostNotice:
                 warnings.warn(
                     f"Training the denoiser ({self.n_steps} steps on {self.device}) will take about "
                     f"{_duration(seconds)}. Pass verbose=1 to see its progress; memory= keeps the trained "
-                    "denoiser for later fits.",
+                    "denoiser for later fits; a smaller max_steps trades some accuracy for time (the user "
+                    "guide's 'Training time' has measured figures).",
                     UserWarning,
                     stacklevel=2,
                 )
