@@ -149,8 +149,8 @@ def main():
     raw = tuned_probe().fit(split[0], split[2]).score(split[1], split[3])
     print(f"# {args.dataset}: raw pixels, tuned probe: {raw:.3f}", flush=True)
     results = {}
-    for name in args.variants:
-        for seed in range(args.seeds):
+    for seed in range(args.seeds):  # variants interleaved, so that a changing load on the machine hits all alike
+        for name in args.variants:
             print(f"# {name}, random_state={seed}", flush=True)
             results.setdefault(name, []).append(curve(VARIANTS[name], split, image_shape, args, clock, seed))
     header = f"{'variant (' + args.dataset + ')':<44}" + "".join(f"{f'{m:g} min':>13}" for m in args.minutes)
