@@ -260,7 +260,7 @@ def loss_read_interval(device):
 def make_optimizer(network, learning_rate, device):
     """AdamW over ``network``'s parameters: fused (one kernel for all of them) on CUDA, the default elsewhere.
 
-    On the CPU the fused variant was no faster (benchmarks/time_to_features.py).
+    On the CPU the fused variant was 3% slower per step (benchmarks/README.md).
     """
     return torch.optim.AdamW(network.parameters(), lr=learning_rate, fused=True if device.type == "cuda" else None)
 
