@@ -31,6 +31,7 @@ from ._engine.validation import (
     resolve_data_format,
 )
 from ._engine.cache import cache_location, fitted_denoiser
+from ._engine.caller import user_stacklevel
 from ._engine.checkpoints import check_checkpoint_dir
 from ._engine.extraction import POOLINGS, PRECISIONS, FeatureExtractor, autocast, to_device
 from ._engine.reuse import extracted_once, is_sharing, trained_once
@@ -481,7 +482,7 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
             "another training seed, so no fit could reuse a cached denoiser. Pass an int random_state to "
             "cache trained denoisers.",
             UserWarning,
-            stacklevel=4,
+            stacklevel=user_stacklevel(),
         )
         return None
 

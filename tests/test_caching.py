@@ -267,6 +267,7 @@ def test_a_damaged_cache_entry_warns_once_and_is_retrained(table, trainings, tmp
     with pytest.warns(UserWarning, match=expected) as w:
         again = DiffusionFeaturizer(memory=tmp_path / "cache", **TABLE).fit(X)
     assert len(w) == 1 and "\n" not in str(w[0].message)
+    assert w[0].filename == __file__  # shown at the fit call above, not inside diffrep or scikit-learn
     assert len(trainings) == 1
     assert_same_fit(again, first, X)  # never the damaged weights
     DiffusionFeaturizer(memory=tmp_path / "cache", **TABLE).fit(X)

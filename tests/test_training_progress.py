@@ -1,5 +1,6 @@
 """A long silent training says once how long it will take; a verbose one shows its loss."""
 
+import sys
 import warnings
 
 import pytest
@@ -54,3 +55,12 @@ def test_a_verbose_training_shows_its_loss_and_keeps_the_bar(monkeypatch, table,
 @pytest.mark.parametrize(("seconds", "text"), [(30, "30 seconds"), (600, "10 minutes"), (7200, "2.0 hours")])
 def test_durations_read_naturally(seconds, text):
     assert training._duration(seconds) == text
+
+
+def test_the_notice_points_at_the_users_fit_call_not_into_diffrep(monkeypatch, table):
+    monkeypatch.setattr(training, "_clock", SlowClock(3.0 * training.CostNotice.MEASURED_STEPS))
+    featurizer = DiffusionFeaturizer(**{**TINY, "denoiser": "mlp", "max_steps": 40})
+    with pytest.warns(UserWarning, match="Training the denoiser") as caught:
+        featurizer.fit(table[0]); line = sys._getframe().f_lineno  # noqa: E702 (the line the warning names)
+    (notice,) = [w for w in caught if "Training the denoiser" in str(w.message)]
+    assert (notice.filename, notice.lineno) == (__file__, line)

@@ -21,6 +21,7 @@ import joblib
 import numpy as np
 import torch
 
+from .caller import user_stacklevel
 from .files import atomic_write, sealed, unsealed
 
 
@@ -54,7 +55,7 @@ def _write_entry(path, fingerprint, network, loss_curve):
             f"Cannot write to the memory cache at {path.parent} ({exc.strerror or exc}); "
             "the trained denoiser is used but not cached.",
             UserWarning,
-            stacklevel=3,
+            stacklevel=user_stacklevel(),
         )
 
 
@@ -79,7 +80,10 @@ def _read_entry(path, fingerprint, network):
         trained.load_state_dict(tensors, strict=True)
     except Exception as exc:  # whatever is wrong with an entry, it is retrained, never served
         reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        warnings.warn(f"Ignoring the memory cache entry {path} ({reason}); training again.", UserWarning, stacklevel=3)
+        warnings.warn(
+            f"Ignoring the memory cache entry {path} ({reason}); training again.", UserWarning,
+            stacklevel=user_stacklevel(),
+        )
         return None
     return trained.eval(), loss_curve
 

@@ -6,6 +6,8 @@ import warnings
 
 import torch
 
+from .caller import user_stacklevel
+
 
 def resolve_device(device):
     """Turn the ``device`` parameter into a concrete ``torch.device``.
@@ -70,6 +72,6 @@ def available_or_cpu(device):
     warnings.warn(
         f"The featurizer was fitted on {device}, which is not available here; using the CPU.",
         UserWarning,
-        stacklevel=3,
+        stacklevel=user_stacklevel(),
     )
     return torch.device("cpu")

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .caller import user_stacklevel
 from .capture import run_with_capture
 from .noise import gaussian_noise, row_hashes, row_keys
 
@@ -362,7 +363,7 @@ class FeatureExtractor:
             f"{self.device} ran out of memory extracting features from {pairs_per_batch} "
             f"(sample, timestep) pairs per forward pass; retrying with {pairs_per_batch // 2}.",
             UserWarning,
-            stacklevel=4,
+            stacklevel=user_stacklevel(),
         )
         error.__traceback__ = None  # its frames hold the failed batch's tensors
         if self.device.type == "cuda":

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .caller import user_stacklevel
 from .capture import first_tensor
 from .checkpoints import TrainingCheckpoint
 
@@ -199,7 +200,7 @@ class CostNotice:
                     "denoiser for later fits; a smaller max_steps trades some accuracy for time (the user "
                     "guide's 'Training time' has measured figures).",
                     UserWarning,
-                    stacklevel=2,
+                    stacklevel=user_stacklevel(),
                 )
 
 
