@@ -49,16 +49,10 @@ VARIANTS = {
 
 def unet(image_shape, channels, seed):
     """A UNet like the built-in one but with these channels per level, initialized as diffrep does."""
-    from diffusers import UNet2DModel
-
     from diffrep.denoisers.factory import initialize_weights
+    from diffrep.denoisers.unet import unet_with_channels
 
-    network = UNet2DModel(
-        sample_size=image_shape[1:], in_channels=image_shape[0], out_channels=image_shape[0],
-        block_out_channels=channels, down_block_types=("DownBlock2D",) * len(channels),
-        up_block_types=("UpBlock2D",) * len(channels), layers_per_block=1, norm_num_groups=8, attention_head_dim=8,
-    )
-    return initialize_weights(network, seed)
+    return initialize_weights(unet_with_channels(image_shape, channels), seed)
 
 
 def upsampled_digits(size):

@@ -78,19 +78,36 @@ def build_unet(image_shape, width=None):
     -------
     unet : diffusers.UNet2DModel
     """
-    from diffusers import UNet2DModel
-
-    channels, height, width_px = image_shape
+    _, height, width_px = image_shape
     width = width or default_width(image_shape)
     if width % 8 or width < 8:
         raise ValueError(f"model_width must be a positive multiple of 8 for the UNet, got {width}.")
-    levels = unet_levels(height, width_px)
-    block_out_channels = tuple(width * 2**level for level in range(levels))
+    return unet_with_channels(image_shape, tuple(width * 2**level for level in range(unet_levels(height, width_px))))
+
+
+def unet_with_channels(image_shape, block_out_channels):
+    """The built-in ``UNet2DModel`` design with the given channels per level (one level each).
+
+    Parameters
+    ----------
+    image_shape : tuple of int
+        ``(channels, height, width)``.
+    block_out_channels : tuple of int
+        Channels of each resolution level, multiples of 8.
+
+    Returns
+    -------
+    unet : diffusers.UNet2DModel
+    """
+    from diffusers import UNet2DModel
+
+    channels, height, width_px = image_shape
+    levels = len(block_out_channels)
     return UNet2DModel(
         sample_size=(height, width_px),
         in_channels=channels,
         out_channels=channels,
-        block_out_channels=block_out_channels,
+        block_out_channels=tuple(block_out_channels),
         down_block_types=("DownBlock2D",) * levels,
         up_block_types=("UpBlock2D",) * levels,
         layers_per_block=1,
