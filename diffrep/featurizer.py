@@ -26,6 +26,7 @@ from ._engine.validation import (
     check_finite_features,
     check_image_shape,
     check_layers,
+    check_pooling_grid,
     check_timesteps,
     read_samples,
     resolve_data_format,
@@ -33,7 +34,7 @@ from ._engine.validation import (
 from ._engine.cache import cache_location, fitted_denoiser
 from ._engine.caller import user_stacklevel
 from ._engine.checkpoints import check_checkpoint_dir
-from ._engine.extraction import POOLINGS, PRECISIONS, FeatureExtractor, autocast, to_device
+from ._engine.extraction import POOLINGS, PRECISIONS, FeatureExtractor, autocast, feature_labels, to_device
 from ._engine.reuse import extracted_once, is_sharing, trained_once
 from ._engine.scaling import SCALINGS, DataScaler
 from ._engine.training_config import TrainingConfig, fingerprint_array, random_device_type
@@ -81,7 +82,18 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         measured on digits, see the user guide), the middle residual block for
         the MLP.
     pooling : {"mean", "max", "none"}, default="mean"
-        Reduction over spatial dimensions; ``"none"`` flattens them.
+        How each captured map is reduced: ``"mean"`` or ``"max"`` of every
+        channel within each cell of ``pooling_grid``, or ``"none"``: every
+        position kept (flattened).
+    pooling_grid : int or tuple of (int, int), default=4
+        Cells per side of the grid that ``"mean"`` and ``"max"`` pool each map
+        onto (adaptive pooling, as ``torch.nn.functional.adaptive_avg_pool2d``;
+        a map smaller than the grid keeps its own size): ``1`` gives one number
+        per channel, ``4`` sixteen, which keep where in the image a pattern is.
+        A token sequence that is not a square patch grid is pooled to
+        ``rows * columns`` cells; MLP features have no cells. Ignored with
+        ``pooling="none"``. Features per layer are ``channels x cells``: the
+        user guide gives what each choice costs and gains.
     denoiser : {"auto", "unet", "mlp"}, str, os.PathLike or torch.nn.Module, default="auto"
         ``"auto"``: a diffusers ``UNet2DModel`` for images (``image_shape`` given,
         or 3-D/4-D ``X``), an MLP for tables. A string that is not a built-in name
@@ -217,8 +229,12 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
     layers_ : tuple of str
         The captured layers.
     feature_info_ : dict
-        For each layer: ``shape``, ``channels``, ``spatial`` size and pooled
-        ``n_features`` of its activation.
+        For each layer: the ``shape``, ``channels`` and ``spatial`` size of its
+        activation, the ``cells`` each channel is pooled to (``(1, 1)`` for
+        one number per channel, ``(4, 4)`` for a 4x4 grid, the spatial size
+        itself with ``pooling="none"``, ``()`` for MLP features) and the
+        number of features it gives per timestep, ``n_features = channels x
+        cells``.
     scaler_ : DataScaler or None
         The data scaling learned in ``fit``; None for a pretrained pipeline.
     noise_seed_ : int
@@ -256,6 +272,7 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         "timesteps": [Count(0), "array-like"],
         "layers": [str, "array-like", None],
         "pooling": [StrOptions(set(POOLINGS))],
+        "pooling_grid": [Count(1), "array-like"],
         "denoiser": [StrOptions(set(BUILT_IN)), str, os.PathLike, torch.nn.Module],
         "image_shape": ["array-like", None],
         "data_format": [StrOptions(set(DATA_FORMATS))],
@@ -285,6 +302,7 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         timesteps=(50,),
         layers=None,
         pooling="mean",
+        pooling_grid=4,
         denoiser="auto",
         image_shape=None,
         data_format="auto",
@@ -311,6 +329,7 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         self.timesteps = timesteps
         self.layers = layers
         self.pooling = pooling
+        self.pooling_grid = pooling_grid
         self.denoiser = denoiser
         self.image_shape = image_shape
         self.data_format = data_format
@@ -365,6 +384,7 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         """
         vars(self).pop("feature_info_", None)  # unfitted until this fit completes
         check_checkpoint_dir(self.checkpoint_dir)
+        check_pooling_grid(self.pooling_grid)
         init_seed, train_seed, noise_seed = check_random_state(self.random_state).randint(
             np.iinfo(np.int32).max, size=3
         )
@@ -494,6 +514,7 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         return FeatureExtractor(
             self.network_, self.schedule_, self.noise_seed_, self.n_noise_draws, self.layers_, self.pooling,
             self.device_,
+            grid=check_pooling_grid(self.pooling_grid),
             precision=self.precision,
         )
 
@@ -575,7 +596,7 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         """What features depend on besides the input and the timestep (the network by identity)."""
         scaling = fingerprint_array(np.concatenate([np.ravel(self.scaler_.offset_), np.ravel(self.scaler_.scale_)]))
         return (id(self.network_), scaling, self.sample_shape_, self.noise_seed_, self.layers_, self.pooling,
-                self.n_noise_draws, self.precision)
+                check_pooling_grid(self.pooling_grid), self.n_noise_draws, self.precision)
 
     def timesteps_for_sigmas(self, sigmas):
         """Timesteps of the fitted schedule closest to the given noise levels.
@@ -593,7 +614,12 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         return self.schedule_.timesteps_for_sigmas(sigmas)
 
     def get_feature_names_out(self, input_features=None):
-        """Output column names, ``t{timestep}__{layer}__{index}``.
+        """Output column names: ``t{timestep}__{layer}__{channel}``, then ``__r{row}c{column}`` for a grid cell.
+
+        A layer pooled to one number per channel names its features by
+        channel; on a grid of cells (or unpooled, ``pooling="none"``) each
+        name ends with the cell's row and column (``p{position}`` for a 1-D
+        token sequence), as ``feature_info_[layer]["cells"]`` lays them out.
 
         Parameters
         ----------
@@ -606,12 +632,10 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         _check_feature_names_in(self, input_features)
-        names = [
-            f"t{t}__{layer}__{i}"
-            for t in self.timesteps_
-            for layer in self.layers_
-            for i in range(self.feature_info_[layer]["n_features"])
-        ]
+        labels = {
+            layer: feature_labels(info["channels"], info["cells"]) for layer, info in self.feature_info_.items()
+        }
+        names = [f"t{t}__{layer}__{label}" for t in self.timesteps_ for layer in self.layers_ for label in labels[layer]]
         return np.asarray(names, dtype=object)
 
     # ----------------------------------------------------------- persistence

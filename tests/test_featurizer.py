@@ -10,6 +10,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from diffrep import DiffusionFeaturizer
 from diffrep._engine.device import resolve_device
+from diffrep._engine.extraction import pool
 from diffrep.denoisers.mlp import MLPDenoiser
 
 from .helpers import TINY
@@ -40,14 +41,23 @@ def test_transform_concatenates_every_layer_at_every_timestep(fitted, images):
     assert np.all(np.isfinite(features))
 
 
-def test_feature_names_read_timestep_layer_index(fitted, images):
+def test_feature_names_read_timestep_layer_channel_and_cell(fitted, images):
     names = fitted.get_feature_names_out()
-    channels = fitted.feature_info_["mid_block"]["n_features"]
+    assert fitted.feature_info_["mid_block"]["cells"] == (4, 4)  # the default 4x4 grid on a 4x4 map
+    width = fitted.feature_info_["mid_block"]["n_features"] + fitted.feature_info_["x0"]["n_features"]
     assert len(names) == fitted.transform(images).shape[1]
-    assert names[3] == "t10__mid_block__3"
-    assert names[channels] == "t10__x0__0"
-    assert names[channels + 1 + 3] == "t50__mid_block__3"
+    assert names[3] == "t10__mid_block__0__r0c3"
+    assert names[16 + 5] == "t10__mid_block__1__r1c1"
+    assert names[fitted.feature_info_["mid_block"]["n_features"]] == "t10__x0__0__r0c0"
+    assert names[width + 3] == "t50__mid_block__0__r0c3"
     assert len(set(names)) == len(names)
+
+
+def test_feature_names_are_channels_when_each_gives_one_number(images):
+    feat = DiffusionFeaturizer(layers="mid_block", pooling_grid=1, timesteps=(10,), image_shape=(1, 8, 8),
+                               **TINY).fit(images)
+    assert feat.feature_info_["mid_block"]["cells"] == (1, 1)
+    assert feat.get_feature_names_out()[:3].tolist() == ["t10__mid_block__0", "t10__mid_block__1", "t10__mid_block__2"]
 
 
 def test_feature_blocks_are_timestep_major(fitted, images):
@@ -80,7 +90,7 @@ def test_feature_info_describes_the_real_unet_activation(images, layer):
 
 def test_x0_source_has_the_shape_of_the_input(fitted):
     assert fitted.feature_info_["x0"]["shape"] == (1, 8, 8)
-    assert fitted.feature_info_["x0"]["n_features"] == 1  # mean pooling: one value per channel
+    assert fitted.feature_info_["x0"]["n_features"] == 16  # one channel on the 4x4 grid
 
 
 def test_mlp_hidden_block_can_be_captured(table):
@@ -89,6 +99,7 @@ def test_mlp_hidden_block_can_be_captured(table):
     assert isinstance(feat.network_, MLPDenoiser)
     hidden = _activations(feat.network_, ["blocks.0"], torch.zeros((1, X.shape[1])), torch.tensor([50]))
     assert feat.feature_info_["blocks.0"]["n_features"] == hidden["blocks.0"].shape[1]
+    assert feat.feature_info_["blocks.0"]["cells"] == ()
     assert feat.feature_info_["x0"]["n_features"] == X.shape[1]
     assert feat.transform(X).shape == (len(X), hidden["blocks.0"].shape[1] + X.shape[1])
 
@@ -103,9 +114,11 @@ def test_default_layers_are_the_first_decoder_block_and_the_mlp_middle(images, t
 # -------------------------------------------------------------------------- pooling
 @pytest.fixture(scope="module")
 def pooled(images):
-    """The same trained network read out with each pooling."""
+    """The same trained network read out with each pooling, over whole maps (a grid of one cell)."""
     return {
-        pooling: DiffusionFeaturizer(pooling=pooling, layers="mid_block", image_shape=(1, 8, 8), **TINY).fit(images)
+        pooling: DiffusionFeaturizer(
+            pooling=pooling, pooling_grid=1, layers="mid_block", image_shape=(1, 8, 8), **TINY
+        ).fit(images)
         for pooling in ("mean", "max", "none")
     }
 
@@ -113,6 +126,7 @@ def pooled(images):
 def test_pooling_widths_match_feature_info(pooled, images):
     info = pooled["none"].feature_info_["mid_block"]
     assert pooled["none"].transform(images).shape[1] == info["channels"] * int(np.prod(info["spatial"]))
+    assert info["cells"] == info["spatial"]
     assert pooled["mean"].transform(images).shape[1] == info["channels"]
     assert pooled["max"].transform(images).shape[1] == info["channels"]
     for feat in pooled.values():
@@ -125,6 +139,42 @@ def test_mean_and_max_pool_the_unpooled_map(pooled, images):
     np.testing.assert_allclose(pooled["mean"].transform(images), spatial.mean(axis=2), atol=1e-5)
     np.testing.assert_allclose(pooled["max"].transform(images), spatial.max(axis=2), atol=1e-6)
 
+
+def _reference_grid_pool(maps, cells, reduce):
+    """Adaptive pooling by its definition: cell i of n along L positions spans floor(iL/n) .. ceil((i+1)L/n)."""
+    n, channels, height, width = maps.shape
+    rows, columns = cells
+    out = np.empty((n, channels, rows, columns), dtype=maps.dtype)
+    for i in range(rows):
+        top, bottom = (i * height) // rows, -((-(i + 1) * height) // rows)
+        for j in range(columns):
+            left, right = (j * width) // columns, -((-(j + 1) * width) // columns)
+            out[:, :, i, j] = reduce(maps[:, :, top:bottom, left:right], axis=(2, 3))
+    return out.reshape(n, -1)
+
+
+@pytest.mark.parametrize("pooling, reduce", [("mean", np.mean), ("max", np.max)])
+@pytest.mark.parametrize("grid, cells", [(2, (2, 2)), (3, (3, 3)), ((1, 3), (1, 3)), (9, (4, 4))])
+def test_grid_pooling_equals_a_reference_adaptive_pooling_of_the_unpooled_map(
+    pooled, images, pooling, reduce, grid, cells
+):
+    feat = DiffusionFeaturizer(
+        pooling=pooling, pooling_grid=grid, layers="mid_block", image_shape=(1, 8, 8), **TINY
+    ).fit(images)
+    info = pooled["none"].feature_info_["mid_block"]
+    maps = pooled["none"].transform(images).reshape(len(images), *info["shape"])
+    assert info["spatial"] == (4, 4)  # 3 cells overlap on 4 positions; 9 cells exceed them and stay 4
+    assert feat.feature_info_["mid_block"]["cells"] == cells
+    np.testing.assert_allclose(feat.transform(images), _reference_grid_pool(maps, cells, reduce), atol=1e-5)
+    names = feat.get_feature_names_out()
+    assert names[cells[0] * cells[1] + 1] == "t50__mid_block__1__r0c1"  # channel-major, then cell row-major
+
+
+def test_a_token_sequence_is_pooled_to_rows_times_columns_cells():
+    tokens = torch.arange(2 * 3 * 10, dtype=torch.float32).reshape(2, 3, 10)
+    pooled = pool(tokens, "mean", (2, 2))
+    np.testing.assert_allclose(pooled.reshape(2, 3, 4), _reference_grid_pool(tokens[:, :, None].numpy(), (1, 4), np.mean).reshape(2, 3, 4))
+    assert pool(tokens, "max", (4, 4)).shape == (2, 3 * 10)  # 16 cells exceed 10 tokens: one per token
 
 # ---------------------------------------------------------------- noise levels
 @pytest.mark.parametrize(("num_train_timesteps", "beta_schedule"), [(1000, "linear"), (200, "squaredcos_cap_v2")])
@@ -228,8 +278,8 @@ def test_4d_colour_images():
     feat = DiffusionFeaturizer(layers=("mid_block", "x0"), **TINY).fit(X)
     assert feat.sample_shape_ == (3, 8, 8)
     assert feat.network_.config.in_channels == 3
-    assert feat.feature_info_["x0"]["n_features"] == 3
-    assert feat.transform(X).shape == (12, feat.feature_info_["mid_block"]["n_features"] + 3)
+    assert feat.feature_info_["x0"]["n_features"] == 3 * 16  # three channels on the 4x4 grid
+    assert feat.transform(X).shape == (12, feat.feature_info_["mid_block"]["n_features"] + 3 * 16)
 
 
 @pytest.mark.parametrize("shape", [(1, 8, 8), (1, 28, 28), (3, 32, 32), (3, 8, 8)])

@@ -32,15 +32,83 @@ PRECISIONS = ("float32", "bfloat16")
 CLEAN_ESTIMATE = "x0"
 
 
-def pool(activation, pooling):
+def pooled_cells(spatial, grid):
+    """The cells a ``grid`` divides an activation of spatial size ``spatial`` into.
+
+    A 2-D map gets ``grid`` cells per side, never more than it has positions
+    (a 2x2 map stays 2x2 on a 4x4 grid, rather than repeating values); a 1-D
+    map (a token sequence that is not a square patch grid) gets ``rows *
+    columns`` cells; a map without spatial dimensions gets none.
+
+    Parameters
+    ----------
+    spatial : tuple of int
+        Spatial dimensions of the activation (after batch and channels).
+    grid : tuple of (int, int)
+        Cells per side: ``(rows, columns)``.
+
+    Returns
+    -------
+    cells : tuple of int
+        The pooled spatial size: ``()``, ``(n,)`` or ``(rows, columns)``.
+    """
+    if len(spatial) == 2:
+        return (min(grid[0], spatial[0]), min(grid[1], spatial[1]))
+    if len(spatial) == 1:
+        return (min(grid[0] * grid[1], spatial[0]),)
+    return ()
+
+
+def feature_labels(channels, cells):
+    """Names of a pooled layer's features, in their order: channel, then cell row-major.
+
+    Parameters
+    ----------
+    channels : int
+    cells : tuple of int
+        The pooled spatial size (see :func:`pooled_cells`).
+
+    Returns
+    -------
+    labels : list of str
+        ``"{channel}"`` when a channel gives one number, ``"{channel}__r{row}c{column}"``
+        for a 2-D grid of cells, ``"{channel}__p{position}"`` for a 1-D one.
+    """
+    if math.prod(cells) == 1:
+        return [str(channel) for channel in range(channels)]
+    if len(cells) == 2:
+        where = [f"r{row}c{column}" for row in range(cells[0]) for column in range(cells[1])]
+    else:
+        where = [f"p{position}" for position in range(cells[0])]
+    return [f"{channel}__{cell}" for channel in range(channels) for cell in where]
+
+
+_ADAPTIVE = {
+    ("mean", 1): torch.nn.functional.adaptive_avg_pool1d,
+    ("mean", 2): torch.nn.functional.adaptive_avg_pool2d,
+    ("max", 1): torch.nn.functional.adaptive_max_pool1d,
+    ("max", 2): torch.nn.functional.adaptive_max_pool2d,
+}
+
+
+def pool(activation, pooling, grid=(1, 1)):
     """Reduce a ``(batch, channels, *spatial)`` activation to ``(batch, features)``.
+
+    Each channel is averaged (or maximized) over every cell of a ``grid``
+    laid on its map (adaptive pooling: cell ``i`` of ``n`` along a side of
+    ``L`` positions spans positions ``floor(i L / n)`` to ``ceil((i + 1) L / n)``,
+    so cells may overlap by one position when ``n`` does not divide ``L``).
+    Features are ordered channel-major, then cell row-major.
 
     Parameters
     ----------
     activation : torch.Tensor
-        At least 2-D; dimensions after the second are spatial.
+        At least 2-D; dimensions after the second are spatial (one or two).
     pooling : {"mean", "max", "none"}
-        Average or maximum over the spatial dimensions, or flatten them.
+        Average or maximum within each cell, or keep every position.
+    grid : tuple of (int, int), default=(1, 1)
+        Cells per side (see :func:`pooled_cells`); ``(1, 1)`` pools each
+        channel to one number.
 
     Returns
     -------
@@ -48,10 +116,11 @@ def pool(activation, pooling):
     """
     if activation.ndim == 2 or pooling == "none":
         return activation.flatten(1)
-    spatial = tuple(range(2, activation.ndim))
-    if pooling == "mean":
-        return activation.mean(dim=spatial)
-    return activation.amax(dim=spatial)
+    cells = pooled_cells(tuple(activation.shape[2:]), grid)
+    if all(size == 1 for size in cells):  # global pooling, without the adaptive kernel's overhead
+        spatial = tuple(range(2, activation.ndim))
+        return activation.mean(dim=spatial) if pooling == "mean" else activation.amax(dim=spatial)
+    return _ADAPTIVE[pooling, len(cells)](activation, cells).flatten(1)
 
 
 def feature_map(activation):
@@ -192,6 +261,8 @@ class FeatureExtractor:
         the patch grid; see :func:`feature_map`).
     pooling : {"mean", "max", "none"}
     device : torch.device
+    grid : tuple of (int, int), default=(1, 1)
+        Cells per side that ``"mean"`` and ``"max"`` pool each map onto (see :func:`pool`).
     precision : {"float32", "bfloat16"}, default="float32"
         ``"bfloat16"`` runs the network under bfloat16 autocast. Features are
         pooled and returned in float32; they differ from float32 ones by about
@@ -201,14 +272,15 @@ class FeatureExtractor:
         on CUDA with bfloat16, where tensor-core convolutions want it.
     """
 
-    def __init__(self, network, schedule, noise_seed, n_draws, layers, pooling, device, precision="float32",
-                 channels_last=None):
+    def __init__(self, network, schedule, noise_seed, n_draws, layers, pooling, device, grid=(1, 1),
+                 precision="float32", channels_last=None):
         self.network = network
         self.schedule = schedule
         self.noise_seed = int(noise_seed)
         self.n_draws = int(n_draws)
         self.layers = tuple(layers)
         self.pooling = pooling
+        self.grid = tuple(grid)
         self.device = device
         self.precision = precision
         if channels_last is None:
@@ -255,14 +327,14 @@ class FeatureExtractor:
         x_t = self.schedule.add_noise(x0[row_samples], noise, row_timesteps)
         captured = self._forward(x_t, row_timesteps)
         pooled = torch.cat(
-            [pool(self._activation(captured, name), self.pooling).float() for name in self.layers], dim=1
+            [pool(self._activation(captured, name), self.pooling, self.grid).float() for name in self.layers], dim=1
         )
         if n_draws == 1:
             return pooled
         return pooled.view(len(pairs), n_draws, -1).mean(dim=1)
 
     def describe(self, sample_shape, timestep):
-        """What each layer gives: channels, spatial size and pooled width.
+        """What each layer gives: its activation's shape, the cells it is pooled to and the pooled width.
 
         Parameters
         ----------
@@ -286,9 +358,15 @@ class FeatureExtractor:
                 "shape": tuple(activation.shape[1:]),
                 "channels": int(activation.shape[1]),
                 "spatial": tuple(activation.shape[2:]),
-                "n_features": int(pool(activation, self.pooling).shape[1]),
+                "cells": self._cells(activation),
+                "n_features": int(pool(activation, self.pooling, self.grid).shape[1]),
             }
         return info
+
+    def _cells(self, activation):
+        """The pooled spatial size of ``activation``: one value per channel and cell."""
+        spatial = tuple(activation.shape[2:])
+        return spatial if self.pooling == "none" else pooled_cells(spatial, self.grid)
 
     def transform(self, data, timesteps, batch_size, verbose=0, prepare=None):
         """Features of every sample at every timestep, as one float32 matrix.

@@ -323,3 +323,28 @@ def check_image_shape(image_shape, data_format="auto"):
             "are in (H, W, C) order), or data_format='channels_first' if it really is (C, H, W)."
         )
     return channels, height, width
+
+
+def check_pooling_grid(pooling_grid):
+    """Validate ``pooling_grid``: a positive integer or a pair of them; return ``(rows, columns)``.
+
+    Parameters
+    ----------
+    pooling_grid : int or tuple of (int, int)
+        Cells per side of the pooling grid; an int means a square grid.
+
+    Returns
+    -------
+    grid : tuple of (int, int)
+    """
+    cells = (pooling_grid, pooling_grid) if isinstance(pooling_grid, numbers.Integral) else pooling_grid
+    try:
+        cells = tuple(cells)
+    except TypeError:
+        cells = ()
+    if len(cells) != 2 or any(isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral) or v < 1
+                              for v in cells):
+        raise ValueError(
+            f"pooling_grid must be a positive integer or a pair (rows, columns) of them, got {pooling_grid!r}."
+        )
+    return int(cells[0]), int(cells[1])
