@@ -25,6 +25,7 @@ _PUBLIC = {
     "theoretical_snr": "diffrep.theory.metrics",
     "SubspaceClassifier": "diffrep.theory.metrics",
     "load_digit_images": "diffrep.datasets",
+    "LogisticProbeCV": "diffrep.probes",
 }
 
 __all__ = sorted(_PUBLIC)

@@ -21,17 +21,11 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import check_array, check_consistent_length, column_or_1d
 
 from ._engine.pipelines import chain, locate_featurizer
-from ._engine.probes import (
-    check_featurizer,
-    default_probe,
-    default_regression_probe,
-    extract_blocks,
-    fit_featurizer,
-    score_probe,
-)
+from ._engine.probes import check_featurizer, extract_blocks, fit_featurizer, score_probe
 from ._engine.reuse import shared_work
 from ._engine.tables import score_table
 from ._engine.validation import check_timesteps
+from .probes import default_probe, default_regression_probe
 
 TASKS = ("auto", "classification", "regression")
 
@@ -122,6 +116,8 @@ def representation_curve(
 
     Class labels are scored by accuracy with a logistic probe on stratified
     folds; real-valued targets by R^2 with a ridge probe on plain K-folds.
+    Both default probes choose their regularization by cross-validation
+    within each training part (see :mod:`diffrep.probes`).
 
     Timesteps index the denoiser's training schedule: **larger is noisier**.
 
@@ -140,9 +136,10 @@ def representation_curve(
         Timesteps to probe.
     estimator : estimator or None, default=None
         The probe, cloned per timestep and fold. None means
-        ``make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))``
-        for classification and ``make_pipeline(StandardScaler(), RidgeCV())``
-        for regression (or the steps after a Pipeline's featurizer).
+        :func:`diffrep.probes.default_probe` (a :class:`~diffrep.probes.LogisticProbeCV`)
+        for classification and :func:`diffrep.probes.default_regression_probe`
+        (standardize, ``RidgeCV``) for regression, or the steps after a
+        Pipeline's featurizer.
     cv : int, cross-validation generator, iterable or None, default=5
         An int: folds of a shuffled K-fold seeded by ``random_state``,
         stratified for classification; None means 5. Anything else as

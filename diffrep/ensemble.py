@@ -28,17 +28,10 @@ from sklearn.utils.validation import (
     column_or_1d,
 )
 
-from ._engine.probes import (
-    check_weighted_probe,
-    default_probe,
-    default_regression_probe,
-    extract_blocks,
-    fit_featurizer,
-    fit_probe,
-    score_probe,
-)
+from ._engine.probes import check_weighted_probe, extract_blocks, fit_featurizer, fit_probe, score_probe
 from ._engine.validation import check_timesteps, read_samples
 from .featurizer import DiffusionFeaturizer
+from .probes import LogisticProbeCV, default_probe, default_regression_probe
 
 SELECTIONS = ("neighbors", "all")
 AGGREGATIONS = ("logits", "proba", "vote")
@@ -154,7 +147,7 @@ class _NoiseEnsemble(BaseEstimator):
 
         self.featurizer_ = fit_featurizer(featurizer, X, candidates)
         blocks = extract_blocks(self.featurizer_, X, candidates)
-        scores = self._cross_validate(blocks, targets, sample_weight, groups)
+        scores, probes = self._cross_validate(blocks, targets, sample_weight, groups)
         self.timestep_scores_ = {
             t: {"mean": float(np.mean(s)), "std": float(np.std(s))} for t, s in zip(candidates, scores)
         }
@@ -165,8 +158,10 @@ class _NoiseEnsemble(BaseEstimator):
         else:
             best = int(np.argmax([np.mean(s) for s in scores]))
             self.selected_timesteps_ = candidates[max(0, best - self.n_neighbors) : best + self.n_neighbors + 1]
-        block_of = dict(zip(candidates, blocks))
-        self.estimators_ = [fit_probe(self._probe(), block_of[t], targets, sample_weight) for t in self.selected_timesteps_]
+        block_of, probe_of = dict(zip(candidates, blocks)), dict(zip(candidates, probes))
+        self.estimators_ = [
+            fit_probe(probe_of[t], block_of[t], targets, sample_weight) for t in self.selected_timesteps_
+        ]
         return self
 
     def _folds(self, targets, groups):
@@ -181,26 +176,45 @@ class _NoiseEnsemble(BaseEstimator):
         return list(splitter.split(np.zeros((len(targets), 1)), targets, groups))
 
     def _cross_validate(self, blocks, targets, sample_weight, groups):
-        """The score of a probe on each timestep's features, over the same folds."""
+        """Each timestep's fold scores over the same folds, and the probe to fit there.
+
+        A :class:`~diffrep.probes.LogisticProbeCV` is scored along its path of
+        ``C`` on every fold of every timestep: a timestep scores as its best
+        ``C``, and its probe keeps that ``C``. Any other probe is scored as given.
+        """
         probe = self._probe()
         scorer = check_scoring(probe, scoring=self.scoring)
         folds = self._folds(targets, groups)
         if folds is None:  # too few samples (of a class) to split: score on the training data
             everything = np.arange(len(targets))
             folds = [(everything, everything)]
-        return [
+        parts = [
+            ((train, test), None if sample_weight is None else (sample_weight[train], sample_weight[test]))
+            for train, test in folds
+        ]
+        if isinstance(probe, LogisticProbeCV):
+            path_scorer = None if self.scoring is None else scorer
+            grid = np.array([
+                [
+                    probe.path_scores((block[train], targets[train]), (block[test], targets[test]), path_scorer, weights)
+                    for (train, test), weights in parts
+                ]
+                for block in blocks
+            ])  # (timesteps, folds, Cs)
+            best = grid.mean(axis=1).argmax(axis=1)
+            Cs = probe.path()
+            return (
+                [grid[i, :, c] for i, c in enumerate(best)],
+                [clone(probe).set_params(Cs=(Cs[c],)) for c in best],
+            )
+        scores = [
             [
-                score_probe(
-                    probe,
-                    scorer,
-                    (block[train], targets[train]),
-                    (block[test], targets[test]),
-                    None if sample_weight is None else (sample_weight[train], sample_weight[test]),
-                )
-                for train, test in folds
+                score_probe(probe, scorer, (block[train], targets[train]), (block[test], targets[test]), weights)
+                for (train, test), weights in parts
             ]
             for block in blocks
         ]
+        return scores, [probe] * len(blocks)
 
     def _probe_blocks(self, X):
         """Features of ``X`` at the selected timesteps, one block per fitted probe."""

@@ -10,7 +10,7 @@ from sklearn.model_selection import StratifiedKFold
 from diffrep import DiffusionFeaturizer
 from diffrep._engine.tables import import_pandas, score_table
 from diffrep.curves import representation_curve
-from diffrep.ensemble import default_probe
+from diffrep.probes import default_probe
 
 from .helpers import TINY
 

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 from scipy.special import softmax
 from sklearn.exceptions import NotFittedError
 from sklearn.frozen import FrozenEstimator
@@ -11,8 +12,10 @@ from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 from sklearn.utils.validation import check_is_fitted
 
-from diffrep import DiffusionFeaturizer
-from diffrep.ensemble import NoiseEnsembleClassifier, default_probe
+from diffrep import DiffusionFeaturizer, LogisticProbeCV
+from diffrep.ensemble import NoiseEnsembleClassifier
+from diffrep.label_noise import corrupt_labels
+from diffrep.probes import DEFAULT_CS
 
 from .helpers import EXPECTED_FAILURES, TINY, TINY_NO_SEED
 
@@ -42,17 +45,14 @@ def frozen(digits_small):
     return FrozenEstimator(DiffusionFeaturizer(image_shape=(1, 8, 8), **TINY).fit(X))
 
 
-def _probe_at(frozen, X, y, timestep):
-    return default_probe().fit(frozen.extract(X, [timestep]), y)
-
-
 @pytest.mark.parametrize("selection", [(25,), "neighbors"])
-def test_one_selected_timestep_equals_a_single_probe(frozen, digits_small, selection):
+def test_one_selected_timestep_equals_a_single_probe_with_its_chosen_C(frozen, digits_small, selection):
     X, y = digits_small
     clf = NoiseEnsembleClassifier(frozen, timesteps=GRID, selection=selection, n_neighbors=0, random_state=0)
     clf.fit(X, y)
     (t,) = clf.selected_timesteps_
-    probe = _probe_at(frozen, X, y, t)
+    (chosen,) = clf.estimators_
+    probe = LogisticProbeCV(Cs=(chosen.C_,)).fit(frozen.extract(X, [t]), y)
     features = frozen.extract(X, [t])
     np.testing.assert_array_equal(clf.predict(X), probe.predict(features))
     np.testing.assert_allclose(clf.decision_function(X), probe.decision_function(features), rtol=1e-6, atol=1e-8)
@@ -73,14 +73,44 @@ def test_neighbors_are_taken_around_the_best_timestep_on_the_grid(frozen, digits
     assert everything.selected_timesteps_ == GRID
 
 
-def test_timestep_scores_are_cross_validated_accuracies(frozen, digits_small):
+def test_timestep_scores_are_the_best_C_of_cross_validated_accuracies(frozen, digits_small):
     X, y = digits_small
     clf = NoiseEnsembleClassifier(frozen, timesteps=(10, 100), selection="all", cv=3, random_state=0).fit(X, y)
     folds = StratifiedKFold(n_splits=3, shuffle=True, random_state=0)
-    for t, scores in clf.timestep_scores_.items():
-        expected = cross_val_score(default_probe(), frozen.extract(X, [t]), y, cv=folds)
-        assert scores == {"mean": pytest.approx(expected.mean()), "std": pytest.approx(expected.std())}
+    for (t, scores), probe in zip(clf.timestep_scores_.items(), clf.estimators_):
+        per_C = {
+            C: cross_val_score(LogisticProbeCV(Cs=(C,)), frozen.extract(X, [t]), y, cv=folds) for C in DEFAULT_CS
+        }
+        best = max(per_C, key=lambda C: per_C[C].mean())
+        assert probe.C_ == best
+        # each C of the path starts from the previous solution: the same accuracy within a test sample or so
+        assert scores["mean"] == pytest.approx(per_C[best].mean(), abs=0.02)
     assert clf.timestep_scores_[10]["mean"] != clf.timestep_scores_[100]["mean"]
+
+
+class _NoNoise(torch.nn.Module):
+    """A denoiser that predicts no noise: its ``"x0"`` at t=0 is the (scaled) input itself."""
+
+    def forward(self, x, t):
+        return torch.zeros_like(x)
+
+
+def test_the_tuned_probe_beats_a_fixed_C_under_label_noise_in_high_dimension():
+    rng = np.random.default_rng(0)
+    centers = 0.1 * rng.normal(size=(3, 500))  # three classes, each of 500 features weakly informative
+    y = np.arange(1200) % 3
+    X = centers[y] + rng.normal(size=(len(y), 500))
+    noisy = corrupt_labels(y[:600], 0.4, random_state=0)
+    featurizer = DiffusionFeaturizer(denoiser=_NoNoise(), layers="x0", device="cpu", random_state=0)
+    ensembles = {
+        name: NoiseEnsembleClassifier(featurizer, timesteps=(0, 5), estimator=probe, random_state=0).fit(
+            X[:600], noisy
+        )
+        for name, probe in {"tuned": None, "C=1": LogisticProbeCV(Cs=(1.0,))}.items()
+    }
+    assert all(probe.C_ < 1.0 for probe in ensembles["tuned"].estimators_)
+    scores = {name: ensemble.score(X[600:], y[600:]) for name, ensemble in ensembles.items()}
+    assert scores["tuned"] > scores["C=1"] + 0.08, scores
 
 
 def _features(frozen, X, clf):
@@ -107,13 +137,14 @@ def test_proba_aggregation_averages_probabilities(frozen, digits_small):
 
 def test_vote_ties_go_to_the_lowest_class_index(frozen, digits):
     X, y = digits[0][:300], digits[1][:300]
+    unseen = digits[0][300:600]
     clf = NoiseEnsembleClassifier(frozen, timesteps=(0, 400), selection="all", aggregation="vote").fit(X, y)
-    first, second = (p.predict(f) for p, f in zip(clf.estimators_, _features(frozen, X, clf)))
+    first, second = (p.predict(f) for p, f in zip(clf.estimators_, _features(frozen, unseen, clf)))
     disagree = first != second
     assert disagree.any(), "the two probes should disagree somewhere for this test to mean anything"
-    np.testing.assert_array_equal(clf.predict(X)[disagree], clf.classes_[np.minimum(first, second)[disagree]])
-    np.testing.assert_array_equal(clf.predict(X)[~disagree], clf.classes_[first[~disagree]])
-    np.testing.assert_allclose(clf.predict_proba(X).sum(axis=1), 1.0)
+    np.testing.assert_array_equal(clf.predict(unseen)[disagree], clf.classes_[np.minimum(first, second)[disagree]])
+    np.testing.assert_array_equal(clf.predict(unseen)[~disagree], clf.classes_[first[~disagree]])
+    np.testing.assert_allclose(clf.predict_proba(unseen).sum(axis=1), 1.0)
 
 
 def test_string_labels_and_binary_problems(frozen, digits_small):

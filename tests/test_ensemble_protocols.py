@@ -14,7 +14,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from diffrep import DiffusionFeaturizer, NoiseEnsembleClassifier, NoiseEnsembleRegressor
 from diffrep._engine.probes import fit_probe
-from diffrep.ensemble import default_probe, default_regression_probe
+from diffrep.probes import LogisticProbeCV, default_probe, default_regression_probe
 
 from .helpers import EXPECTED_FAILURES, TINY, TINY_NO_SEED
 
@@ -59,9 +59,21 @@ def frozen_table(diabetes):
 
 
 def _hand_scores(frozen, X, y, timestep, folds, score, probe=None, weights=None):
-    """Per-fold scores of a probe fitted by hand on the features at one timestep."""
+    """Per-fold scores of a probe fitted by hand on the features at one timestep.
+
+    The default probe is scored along its path of C on every fold; the scores
+    are those of the C with the best mean.
+    """
     features = frozen.extract(X, [timestep])
-    probe = default_probe() if probe is None else probe
+    if probe is None:
+        path = np.array([
+            default_probe().path_scores(
+                (features[train], y[train]), (features[test], y[test]), score,
+                None if weights is None else (weights[train], weights[test]),
+            )
+            for train, test in folds
+        ])
+        return list(path[:, int(np.argmax(path.mean(axis=0)))])
     results = []
     for train, test in folds:
         kwargs = {} if weights is None else {"sample_weight": weights[test]}
@@ -119,10 +131,10 @@ def test_sample_weight_reaches_the_probes_and_the_selection_scores(frozen, digit
         expected = _hand_scores(frozen, X, y, t, folds, get_scorer("accuracy"), weights=weights)
         assert clf.timestep_scores_[t]["mean"] == pytest.approx(np.mean(expected))
     features = frozen.extract(X, [10])
-    by_hand = default_probe().fit(features, y, logisticregression__sample_weight=weights)
-    np.testing.assert_allclose(clf.estimators_[0][-1].coef_, by_hand[-1].coef_)
+    by_hand = LogisticProbeCV(Cs=(clf.estimators_[0].C_,)).fit(features, y, sample_weight=weights)
+    np.testing.assert_allclose(clf.estimators_[0].classifier_.coef_, by_hand.classifier_.coef_)
     unweighted = NoiseEnsembleClassifier(frozen, timesteps=GRID, selection=(10, 50), cv=folds).fit(X, y)
-    assert not np.allclose(unweighted.estimators_[0][-1].coef_, by_hand[-1].coef_)
+    assert not np.allclose(unweighted.estimators_[0].classifier_.coef_, by_hand.classifier_.coef_)
 
 
 def test_zero_weights_drop_samples_from_a_bare_probe(frozen, digits_small):

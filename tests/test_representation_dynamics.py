@@ -10,7 +10,7 @@ from sklearn.model_selection import train_test_split
 from diffrep import DiffusionFeaturizer
 from diffrep.app.demo import DEMO_TIMESTEPS
 from diffrep._engine.probes import extract_blocks
-from diffrep.ensemble import default_probe
+from diffrep.probes import default_probe
 
 pytestmark = pytest.mark.slow
 

@@ -1,6 +1,7 @@
-"""Probes on denoiser features: the defaults, fitting and scoring them, and the featurizer that feeds them.
+"""Probes on denoiser features: the regularization path, fitting and scoring them, and the featurizer that feeds them.
 
-Shared by the ensembles, :func:`~diffrep.representation_curve` and the demo.
+Shared by the ensembles, :func:`~diffrep.representation_curve`, the probes of
+:mod:`diffrep.probes` and the demo.
 """
 
 from __future__ import annotations
@@ -8,34 +9,77 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import clone
 from sklearn.frozen import FrozenEstimator
-from sklearn.linear_model import LogisticRegression, RidgeCV
-from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted, has_fit_parameter
 
 from .validation import check_timesteps
 
 
-def default_probe():
-    """The linear probe used when none is given: standardize, then logistic regression.
+def standardized_logistic(X, y, C, sample_weight=None, max_iter=1000, tol=1e-4):
+    """A standard scaler and a logistic regression of inverse strength ``C`` fitted on its output.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    y : ndarray of shape (n_samples,)
+    C : float
+    sample_weight : ndarray of shape (n_samples,) or None, default=None
+        Weights of the standardization and of the logistic loss (a weight of
+        2 counts as the sample twice).
+    max_iter : int, default=1000
+    tol : float, default=1e-4
 
     Returns
     -------
-    probe : sklearn.pipeline.Pipeline
-        ``make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))``.
+    scaler : sklearn.preprocessing.StandardScaler
+    classifier : sklearn.linear_model.LogisticRegression
     """
-    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+    scaler = StandardScaler().fit(X, sample_weight=sample_weight)
+    classifier = LogisticRegression(C=C, max_iter=max_iter, tol=tol)
+    return scaler, classifier.fit(scaler.transform(X), y, sample_weight=sample_weight)
 
 
-def default_regression_probe():
-    """The linear probe of regression when none is given: standardize, then ridge with built-in CV.
+def logistic_path_scores(train, test, Cs, scorer=None, sample_weight=None, max_iter=1000, tol=1e-4):
+    """Held-out scores of standardized logistic regressions along a warm-started path of ``C``.
+
+    The scaler is fitted once on the training part (weighted like the
+    loss); each ``C`` (ascending:
+    the strongest regularization first) starts from the previous solution,
+    which makes the whole path cost little more than its last fit.
+
+    Parameters
+    ----------
+    train, test : tuple of (X, y)
+    Cs : sequence of float
+        Ascending inverse regularization strengths.
+    scorer : callable or None, default=None
+        ``scorer(classifier, X_test, y_test)`` on standardized features; None
+        is the classifier's accuracy.
+    sample_weight : tuple of (ndarray, ndarray) or None, default=None
+        Weights of the training and of the test part.
+    max_iter : int, default=1000
+    tol : float, default=1e-4
 
     Returns
     -------
-    probe : sklearn.pipeline.Pipeline
-        ``make_pipeline(StandardScaler(), RidgeCV())``.
+    scores : ndarray of shape (len(Cs),)
     """
-    return make_pipeline(StandardScaler(), RidgeCV())
+    (X_train, y_train), (X_test, y_test) = train, test
+    weights, test_weights = (None, None) if sample_weight is None else sample_weight
+    scaler = StandardScaler().fit(X_train, sample_weight=weights)
+    X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
+    test_kwargs = {} if test_weights is None else {"sample_weight": test_weights}
+    score = (lambda model: model.score(X_test, y_test, **test_kwargs)) if scorer is None else (
+        lambda model: scorer(model, X_test, y_test, **test_kwargs)
+    )
+    classifier = LogisticRegression(max_iter=max_iter, tol=tol, warm_start=True)
+    scores = []
+    for C in Cs:
+        classifier.set_params(C=C).fit(X_train, y_train, sample_weight=weights)
+        scores.append(float(score(classifier)))
+    return np.asarray(scores)
 
 
 def _final_step(estimator):
