@@ -1,6 +1,6 @@
 """NoiseEnsembleClassifier and NoiseEnsembleRegressor: one probe per noise level, aggregated.
 
-The paper's practical payoff (section 1.4): train a linear probe on the
+The paper's practical payoff (its noise-level ensemble): train a linear probe on the
 denoiser's features at the best timestep ``t*`` and at its neighbours on the
 timestep grid, then average their logits. One trained denoiser serves every
 timestep, so the ensemble costs a single denoiser training. The regressor
@@ -260,7 +260,13 @@ class NoiseEnsembleClassifier(ClassifierMixin, _NoiseEnsemble):
         0 gives the single best timestep.
     estimator : classifier or None, default=None
         The probe, cloned for every timestep. None means
-        ``make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))``.
+        :class:`~diffrep.probes.LogisticProbeCV` (standardize, logistic
+        regression), whose ``C`` is chosen together with the timesteps: every
+        ``C`` of its path is scored on the same folds at every candidate, a
+        candidate scores as its best ``C``, and each selected timestep's probe
+        keeps its own ``C`` (see ``estimators_[i].C_``). The training labels
+        choose it, noisy or not: features on a grid of cells overfit noisy
+        labels with a fixed ``C=1``. Any other probe is used as given.
     aggregation : {"logits", "proba", "vote"}, default="logits"
         ``"logits"``: average the probes' ``decision_function`` (the paper's
         choice); probabilities are the softmax of the average (the logistic
@@ -296,7 +302,8 @@ class NoiseEnsembleClassifier(ClassifierMixin, _NoiseEnsemble):
         The fitted featurizer (the given frozen one when frozen).
     timestep_scores_ : dict of int -> dict
         For every candidate timestep, the probe's cross-validated score
-        ``{"mean": float, "std": float}`` on the training data.
+        ``{"mean": float, "std": float}`` on the training data (for the
+        default probe, that of its best ``C``).
     selected_timesteps_ : tuple of int
         The timesteps whose probes are aggregated, ascending.
     estimators_ : list of estimators
@@ -471,7 +478,8 @@ class NoiseEnsembleRegressor(RegressorMixin, _NoiseEnsemble):
         Grid neighbours of ``t*`` on each side (``selection="neighbors"`` only).
     estimator : regressor or None, default=None
         The probe, cloned for every timestep. None means
-        ``make_pipeline(StandardScaler(), RidgeCV())``.
+        :func:`diffrep.probes.default_regression_probe`: standardize, then
+        ``RidgeCV`` choosing its penalty (0.1 .. 1e4) by leave-one-out.
     cv : int, cross-validation generator, iterable or None, default=3
         How candidates are scored. An int: folds of a shuffled K-fold seeded by
         ``random_state`` (at most one fold per two samples; with fewer than

@@ -12,6 +12,7 @@ import torch
 from diffrep import DiffusionFeaturizer
 from diffrep._engine.capture import run_with_capture
 from diffrep._engine.extraction import FeatureExtractor, pool
+from diffrep._engine.validation import check_pooling_grid
 
 from .helpers import TINY, extraction_noise, scaled_samples
 
@@ -39,7 +40,8 @@ def reference_features(featurizer, X, timesteps):
                 x_t = featurizer.schedule_.add_noise(x0, noise, t)
                 captured = run_with_capture(featurizer.network_, x_t, t, modules, need_output=True)
                 captured["x0"] = featurizer.schedule_.predict_x0(x_t, captured["__output__"], t)
-                pooled = [pool(captured[name], featurizer.pooling) for name in featurizer.layers_]
+                grid = check_pooling_grid(featurizer.pooling_grid)
+                pooled = [pool(captured[name], featurizer.pooling, grid) for name in featurizer.layers_]
                 per_draw.append(torch.cat(pooled, dim=1))
             blocks.append(torch.stack(per_draw).mean(dim=0))
     return torch.cat(blocks, dim=1).numpy()
@@ -52,7 +54,8 @@ def fitted(X, **params):
 def extractor(featurizer, **options):
     return FeatureExtractor(
         featurizer.network_, featurizer.schedule_, featurizer.noise_seed_, featurizer.n_noise_draws,
-        featurizer.layers_, featurizer.pooling, featurizer.device_, **options,
+        featurizer.layers_, featurizer.pooling, featurizer.device_,
+        grid=check_pooling_grid(featurizer.pooling_grid), **options,
     )
 
 
