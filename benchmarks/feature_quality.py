@@ -29,10 +29,19 @@ stratified, seed 0); ``digits8``, scikit-learn's 8x8 digits (1,347 / 450);
 ``rgb32``, those digits upsampled to 32x32 in a random ink and background
 colour per image.
 
+With ``--defaults`` it measures the library's defaults end to end instead: a
+``DiffusionFeaturizer(random_state=0)`` inside the default ``NoiseEnsembleClassifier``
+(which fits it on the training split, then selects timesteps and ``C``), per rate.
+The denoiser fit goes through the ``memory`` cache of ``--cache``: run after the
+grid of the same width and steps, it reuses that training (its CPU minutes are
+the grid's ``train_cpu_min``).
+
 Examples
 --------
     OMP_NUM_THREADS=1 python benchmarks/feature_quality.py --dataset mnist28 --widths 16 \\
         --steps 150,300,600 --out results.json
+    OMP_NUM_THREADS=1 python benchmarks/feature_quality.py --dataset mnist28 --defaults --out results.json
+    python benchmarks/feature_quality.py --summarize results.json
 """
 
 from __future__ import annotations
@@ -148,6 +157,13 @@ def summarize(path):
         print(f"| {r['dataset']} | {r['width']} | {r['steps']} | {r['layer']} | {r['pooling']} | {r['rate']:.0%} | "
               f"{r['accuracy']:.3f} | {r['selected']} | {by_cv:.3f} (t={r['cv_best']}) | {best:.3f} | "
               f"{raw.get((r['dataset'], r['rate']), float('nan')):.3f} |")
+    for r in (r for r in rows if r["kind"].startswith("default") or r["kind"] == "single t by CV"):
+        if r["kind"] == "default fit":
+            print(f"\ndefaults on {r['dataset']}: {r['steps']} steps, layers {r['layers']}, pooling {r['pooling']} "
+                  f"on a {r['pooling_grid']}x{r['pooling_grid']} grid")
+        else:
+            print(f"  noise {r['rate']:.0%}: {r['kind']} {r['accuracy']:.3f} (t {r['selected']}, C {r['Cs']}), raw "
+                  f"pixels {raw.get((r['dataset'], r['rate']), float('nan')):.3f}")
 
 
 def main():
@@ -164,6 +180,9 @@ def main():
     cli.add_argument("--cache", default="/tmp/diffrep-feature-quality", help="checkpoints and memory cache")
     cli.add_argument("--out", default=None, help="write every result as JSON lines to this file")
     cli.add_argument("--summarize", default=None, help="print the tables of a --out file and stop")
+    cli.add_argument("--defaults", action="store_true",
+                     help="only the defaults end to end: DiffusionFeaturizer(random_state=0) in the default "
+                          "NoiseEnsembleClassifier, at every rate, next to the raw-pixel probe")
     args = cli.parse_args()
     if args.summarize:
         summarize(args.summarize)
@@ -190,6 +209,23 @@ def main():
         start = time.process_time()
         accuracy = float(tuned_probe().fit(flat_train, noisy[rate]).score(flat_test, y_test))
         report(dataset=args.dataset, kind="raw", rate=rate, accuracy=accuracy, probe_s=time.process_time() - start)
+
+    if args.defaults:
+        start = time.process_time()
+        featurizer = DiffusionFeaturizer(random_state=0, memory=f"{args.cache}/memory").fit(X_train)
+        report(dataset=args.dataset, kind="default fit", steps=featurizer.n_steps_,
+               fit_cpu_min=round((time.process_time() - start) / 60, 2), layers=list(featurizer.layers_),
+               pooling=featurizer.pooling, pooling_grid=featurizer.pooling_grid)
+        with shared_work():  # the single-timestep selection reuses the ensemble's features
+            for rate in rates:
+                for kind, n_neighbors in (("default ensemble", 2), ("single t by CV", 0)):
+                    start = time.process_time()
+                    ensemble = NoiseEnsembleClassifier(featurizer, n_neighbors=n_neighbors, random_state=0)
+                    ensemble.fit(X_train, noisy[rate])
+                    report(dataset=args.dataset, kind=kind, rate=rate, accuracy=float(ensemble.score(X_test, y_test)),
+                           selected=list(ensemble.selected_timesteps_), Cs=[float(p.C_) for p in ensemble.estimators_],
+                           fit_cpu_s=round(time.process_time() - start, 1))
+        return
 
     for width in (int(w) for w in args.widths.split(",")):
         spent = 0.0

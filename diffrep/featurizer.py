@@ -82,7 +82,7 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         ``"up_blocks.0"`` for a UNet (its first decoder block, the best layer
         measured on digits, see the user guide), the middle residual block for
         the MLP.
-    pooling : {"mean", "max", "none"}, default="mean"
+    pooling : {"mean", "max", "none"}, default="max"
         How each captured map is reduced: ``"mean"`` or ``"max"`` of every
         channel within each cell of ``pooling_grid``, or ``"none"``: every
         position kept (flattened).
@@ -305,7 +305,7 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         self,
         timesteps=(50,),
         layers=None,
-        pooling="mean",
+        pooling="max",
         pooling_grid=4,
         denoiser="auto",
         image_shape=None,

@@ -9,10 +9,11 @@ and frozen. Then:
    training labels is replaced by a different random class, probes are fitted
    on the noisy labels and scored on the clean test labels, for
 
-   * raw pixels with the same probe as the diffusion features (standardize +
-     logistic regression, C=1), with ``C`` tuned by 3-fold cross-validation,
-     and after PCA to 32 components with ``C`` tuned (fair baselines: at least
-     the tuning the diffusion features get),
+   * raw pixels with the same probe as the diffusion features
+     (:class:`diffrep.LogisticProbeCV`: standardize, logistic regression with
+     ``C`` chosen by 3-fold cross-validation on the noisy labels), alone and
+     after PCA to 32 components (fair baselines: the tuning the diffusion
+     features get),
    * a probe at ``t*`` (the peak of the clean curve),
    * the best single timestep chosen by cross-validation on the noisy labels
      (``NoiseEnsembleClassifier(n_neighbors=0)``),
@@ -52,7 +53,7 @@ from sklearn.model_selection import train_test_split
 from diffrep import DiffusionFeaturizer
 from diffrep.baselines import tuned_probe
 from diffrep.curves import representation_curve
-from diffrep.ensemble import NoiseEnsembleClassifier, default_probe
+from diffrep.ensemble import NoiseEnsembleClassifier
 from diffrep.label_noise import label_noise_study
 from diffrep.plotting import import_pyplot, plot_label_noise_study, plot_representation_curve
 
@@ -115,9 +116,8 @@ def main():
     print(f"peak timestep t* = {peak}")
 
     estimators = {
-        "raw, same probe": default_probe(),
-        "raw, tuned C": tuned_probe(),
-        "PCA32, tuned C": tuned_probe(n_components=32),
+        "raw, same probe": tuned_probe(),
+        "PCA32, same probe": tuned_probe(n_components=32),
         f"single t*={peak} (clean curve)": NoiseEnsembleClassifier(frozen, timesteps=(peak,), selection="all"),
         "best single t (CV)": NoiseEnsembleClassifier(
             frozen, timesteps=GRID, n_neighbors=0, random_state=args.seed

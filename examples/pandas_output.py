@@ -1,7 +1,8 @@
 """Named feature columns with ``set_output(transform="pandas")``.
 
-``get_feature_names_out()`` names every column ``t{timestep}__{layer}__{index}``,
-so a featurizer (alone or in a Pipeline) can return a labelled DataFrame, which
+``get_feature_names_out()`` names every column ``t{timestep}__{layer}__{channel}``,
+followed by ``__r{row}c{column}`` for the cell of the pooling grid (``feature_info_``
+gives each layer's cells), so a featurizer (alone or in a Pipeline) can return a labelled DataFrame, which
 makes it easy to select the features of one noise level or one layer.
 
 Run::

@@ -20,7 +20,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 
 from diffrep import DiffusionFeaturizer
-from diffrep.ensemble import default_probe
+from diffrep.probes import default_probe
 
 
 def main(argv=None):

@@ -22,7 +22,7 @@ from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import make_pipeline
 
 from diffrep import DiffusionFeaturizer
-from diffrep.ensemble import default_probe
+from diffrep.probes import default_probe
 
 
 def main(argv=None):
