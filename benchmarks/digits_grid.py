@@ -22,7 +22,7 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
 from diffrep import DiffusionFeaturizer, corrupt_labels
-from diffrep.ensemble import default_probe
+from diffrep.probes import default_probe
 
 TIMESTEPS = (0, 10, 25, 50, 100, 200, 400, 700, 999)
 DRAWS = (1, 4)

@@ -58,7 +58,7 @@ from sklearn.datasets import load_digits
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import train_test_split
 
-from diffrep import DiffusionFeaturizer, NoiseEnsembleClassifier
+from diffrep import DiffusionFeaturizer, LogisticProbeCV, NoiseEnsembleClassifier
 from diffrep._engine.extraction import pool
 from diffrep._engine.reuse import shared_work
 from diffrep.baselines import tuned_probe
@@ -157,7 +157,7 @@ def summarize(path):
         print(f"| {r['dataset']} | {r['width']} | {r['steps']} | {r['layer']} | {r['pooling']} | {r['rate']:.0%} | "
               f"{r['accuracy']:.3f} | {r['selected']} | {by_cv:.3f} (t={r['cv_best']}) | {best:.3f} | "
               f"{raw.get((r['dataset'], r['rate']), float('nan')):.3f} |")
-    for r in (r for r in rows if r["kind"].startswith("default") or r["kind"] == "single t by CV"):
+    for r in (r for r in rows if r["kind"].startswith(("default", "single t by CV", "ensemble, fixed"))):
         if r["kind"] == "default fit":
             print(f"\ndefaults on {r['dataset']}: {r['steps']} steps, layers {r['layers']}, pooling {r['pooling']} "
                   f"on a {r['pooling_grid']}x{r['pooling_grid']} grid")
@@ -218,9 +218,11 @@ def main():
                pooling=featurizer.pooling, pooling_grid=featurizer.pooling_grid)
         with shared_work():  # the single-timestep selection reuses the ensemble's features
             for rate in rates:
-                for kind, n_neighbors in (("default ensemble", 2), ("single t by CV", 0)):
+                variants = {"default ensemble": dict(n_neighbors=2), "single t by CV": dict(n_neighbors=0),
+                            "ensemble, fixed C=1": dict(n_neighbors=2, estimator=LogisticProbeCV(Cs=(1.0,)))}
+                for kind, params in variants.items():
                     start = time.process_time()
-                    ensemble = NoiseEnsembleClassifier(featurizer, n_neighbors=n_neighbors, random_state=0)
+                    ensemble = NoiseEnsembleClassifier(featurizer, random_state=0, **params)
                     ensemble.fit(X_train, noisy[rate])
                     report(dataset=args.dataset, kind=kind, rate=rate, accuracy=float(ensemble.score(X_test, y_test)),
                            selected=list(ensemble.selected_timesteps_), Cs=[float(p.C_) for p in ensemble.estimators_],

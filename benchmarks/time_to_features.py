@@ -35,7 +35,7 @@ from sklearn.model_selection import train_test_split
 
 from diffrep import DiffusionFeaturizer
 from diffrep.baselines import tuned_probe
-from diffrep._engine.probes import default_probe
+from diffrep.probes import default_probe
 
 VARIANTS = {
     "0.1 default: channels (32, 64, 64)": {"channels": (32, 64, 64)},

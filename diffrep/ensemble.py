@@ -479,7 +479,7 @@ class NoiseEnsembleRegressor(RegressorMixin, _NoiseEnsemble):
     estimator : regressor or None, default=None
         The probe, cloned for every timestep. None means
         :func:`diffrep.probes.default_regression_probe`: standardize, then
-        ``RidgeCV`` choosing its penalty (0.1 .. 1e4) by leave-one-out.
+        ``RidgeCV`` choosing its penalty (0.1, 1 or 10) by leave-one-out.
     cv : int, cross-validation generator, iterable or None, default=3
         How candidates are scored. An int: folds of a shuffled K-fold seeded by
         ``random_state`` (at most one fold per two samples; with fewer than
