@@ -147,7 +147,7 @@ class _NoiseEnsemble(BaseEstimator):
 
         self.featurizer_ = fit_featurizer(featurizer, X, candidates)
         blocks = extract_blocks(self.featurizer_, X, candidates)
-        scores, probes = self._cross_validate(blocks, targets, sample_weight, groups)
+        scores, path_scores = self._cross_validate(blocks, targets, sample_weight, groups)
         self.timestep_scores_ = {
             t: {"mean": float(np.mean(s)), "std": float(np.std(s))} for t, s in zip(candidates, scores)
         }
@@ -158,11 +158,23 @@ class _NoiseEnsemble(BaseEstimator):
         else:
             best = int(np.argmax([np.mean(s) for s in scores]))
             self.selected_timesteps_ = candidates[max(0, best - self.n_neighbors) : best + self.n_neighbors + 1]
-        block_of, probe_of = dict(zip(candidates, blocks)), dict(zip(candidates, probes))
-        self.estimators_ = [
-            fit_probe(probe_of[t], block_of[t], targets, sample_weight) for t in self.selected_timesteps_
-        ]
+        probe = self._shared_probe(path_scores, [candidates.index(t) for t in self.selected_timesteps_])
+        block_of = dict(zip(candidates, blocks))
+        self.estimators_ = [fit_probe(probe, block_of[t], targets, sample_weight) for t in self.selected_timesteps_]
         return self
+
+    def _shared_probe(self, path_scores, selected):
+        """The probe of every selected timestep: a path probe at the ``C`` best on average over them.
+
+        One ``C`` for all keeps the logits of the probes on one scale: with a
+        ``C`` per timestep, a weakly regularized probe at a near-chance timestep
+        outweighed the strongly regularized, informative ones in the average.
+        """
+        probe = self._probe()
+        if path_scores is None:
+            return probe
+        best = int(np.argmax(path_scores[selected].mean(axis=(0, 1))))
+        return clone(probe).set_params(Cs=(probe.path()[best],))
 
     def _folds(self, targets, groups):
         """The (train, test) index pairs of the selection, or None to score on the training data."""
@@ -176,11 +188,12 @@ class _NoiseEnsemble(BaseEstimator):
         return list(splitter.split(np.zeros((len(targets), 1)), targets, groups))
 
     def _cross_validate(self, blocks, targets, sample_weight, groups):
-        """Each timestep's fold scores over the same folds, and the probe to fit there.
+        """Each timestep's fold scores over the same folds; for a path probe, also every ``C``'s.
 
         A :class:`~diffrep.probes.LogisticProbeCV` is scored along its path of
-        ``C`` on every fold of every timestep: a timestep scores as its best
-        ``C``, and its probe keeps that ``C``. Any other probe is scored as given.
+        ``C`` on every fold of every timestep, and a timestep scores as its
+        best ``C``; the path scores, shaped ``(timesteps, folds, Cs)``, come
+        back too (None for any other probe, which is scored as given).
         """
         probe = self._probe()
         scorer = check_scoring(probe, scoring=self.scoring)
@@ -194,19 +207,15 @@ class _NoiseEnsemble(BaseEstimator):
         ]
         if isinstance(probe, LogisticProbeCV):
             path_scorer = None if self.scoring is None else scorer
-            grid = np.array([
+            path_scores = np.array([
                 [
                     probe.path_scores((block[train], targets[train]), (block[test], targets[test]), path_scorer, weights)
                     for (train, test), weights in parts
                 ]
                 for block in blocks
-            ])  # (timesteps, folds, Cs)
-            best = grid.mean(axis=1).argmax(axis=1)
-            Cs = probe.path()
-            return (
-                [grid[i, :, c] for i, c in enumerate(best)],
-                [clone(probe).set_params(Cs=(Cs[c],)) for c in best],
-            )
+            ])
+            best = path_scores.mean(axis=1).argmax(axis=1)
+            return [path_scores[i, :, c] for i, c in enumerate(best)], path_scores
         scores = [
             [
                 score_probe(probe, scorer, (block[train], targets[train]), (block[test], targets[test]), weights)
@@ -214,7 +223,7 @@ class _NoiseEnsemble(BaseEstimator):
             ]
             for block in blocks
         ]
-        return scores, [probe] * len(blocks)
+        return scores, None
 
     def _probe_blocks(self, X):
         """Features of ``X`` at the selected timesteps, one block per fitted probe."""
@@ -263,10 +272,12 @@ class NoiseEnsembleClassifier(ClassifierMixin, _NoiseEnsemble):
         :class:`~diffrep.probes.LogisticProbeCV` (standardize, logistic
         regression), whose ``C`` is chosen together with the timesteps: every
         ``C`` of its path is scored on the same folds at every candidate, a
-        candidate scores as its best ``C``, and each selected timestep's probe
-        keeps its own ``C`` (see ``estimators_[i].C_``). The training labels
-        choose it, noisy or not: features on a grid of cells overfit noisy
-        labels with a fixed ``C=1``. Any other probe is used as given.
+        candidate scores as its best ``C``, and the selected timesteps' probes
+        share the ``C`` with the best mean score over them (see
+        ``estimators_[i].C_``), so that their logits average on one scale. The
+        training labels choose it, noisy or not: features on a grid of cells
+        overfit noisy labels with a fixed ``C=1``. Any other probe is used as
+        given.
     aggregation : {"logits", "proba", "vote"}, default="logits"
         ``"logits"``: average the probes' ``decision_function`` (the paper's
         choice); probabilities are the softmax of the average (the logistic

@@ -77,15 +77,23 @@ def test_timestep_scores_are_the_best_C_of_cross_validated_accuracies(frozen, di
     X, y = digits_small
     clf = NoiseEnsembleClassifier(frozen, timesteps=(10, 100), selection="all", cv=3, random_state=0).fit(X, y)
     folds = StratifiedKFold(n_splits=3, shuffle=True, random_state=0)
-    for (t, scores), probe in zip(clf.timestep_scores_.items(), clf.estimators_):
-        per_C = {
-            C: cross_val_score(LogisticProbeCV(Cs=(C,)), frozen.extract(X, [t]), y, cv=folds) for C in DEFAULT_CS
-        }
-        best = max(per_C, key=lambda C: per_C[C].mean())
-        assert probe.C_ == best
+    per_C = {
+        t: {C: cross_val_score(LogisticProbeCV(Cs=(C,)), frozen.extract(X, [t]), y, cv=folds) for C in DEFAULT_CS}
+        for t in (10, 100)
+    }
+    for t, scores in clf.timestep_scores_.items():
+        best = max(per_C[t], key=lambda C: per_C[t][C].mean())
         # each C of the path starts from the previous solution: the same accuracy within a test sample or so
-        assert scores["mean"] == pytest.approx(per_C[best].mean(), abs=0.02)
+        assert scores["mean"] == pytest.approx(per_C[t][best].mean(), abs=0.02)
     assert clf.timestep_scores_[10]["mean"] != clf.timestep_scores_[100]["mean"]
+    shared = max(DEFAULT_CS, key=lambda C: per_C[10][C].mean() + per_C[100][C].mean())
+    assert [probe.C_ for probe in clf.estimators_] == [shared, shared]
+
+
+def test_the_selected_probes_share_one_C_so_a_near_chance_timestep_cannot_outweigh_the_others(frozen, digits):
+    X, y = digits[0][:600], corrupt_labels(digits[1][:600], 0.8, random_state=1)
+    clf = NoiseEnsembleClassifier(frozen, timesteps=(25, 400, 999), selection="all", random_state=0).fit(X, y)
+    assert len({probe.C_ for probe in clf.estimators_}) == 1
 
 
 class _NoNoise(torch.nn.Module):
