@@ -28,7 +28,14 @@ from sklearn.utils.validation import (
     column_or_1d,
 )
 
-from ._engine.probes import check_weighted_probe, extract_blocks, fit_featurizer, fit_probe, score_probe
+from ._engine.probes import (
+    check_weighted_probe,
+    extract_blocks,
+    fit_featurizer,
+    fit_probe,
+    one_standard_error_choice,
+    score_probe,
+)
 from ._engine.validation import check_timesteps, read_samples
 from .featurizer import DiffusionFeaturizer
 from .probes import LogisticProbeCV, default_probe, default_regression_probe
@@ -164,7 +171,10 @@ class _NoiseEnsemble(BaseEstimator):
         return self
 
     def _shared_probe(self, path_scores, selected):
-        """The probe of every selected timestep: a path probe at the ``C`` best on average over them.
+        """The probe of every selected timestep: a path probe at one ``C`` for all of them.
+
+        The ``C`` is chosen on the fold scores averaged over the selected
+        timesteps, by the one-standard-error rule of :class:`~diffrep.probes.LogisticProbeCV`.
 
         One ``C`` for all keeps the logits of the probes on one scale: with a
         ``C`` per timestep, a weakly regularized probe at a near-chance timestep
@@ -173,8 +183,8 @@ class _NoiseEnsemble(BaseEstimator):
         probe = self._probe()
         if path_scores is None:
             return probe
-        best = int(np.argmax(path_scores[selected].mean(axis=(0, 1))))
-        return clone(probe).set_params(Cs=(probe.path()[best],))
+        chosen = one_standard_error_choice(path_scores[selected].mean(axis=0))  # (folds, Cs), averaged over t
+        return clone(probe).set_params(Cs=(probe.path()[chosen],))
 
     def _folds(self, targets, groups):
         """The (train, test) index pairs of the selection, or None to score on the training data."""
@@ -273,8 +283,9 @@ class NoiseEnsembleClassifier(ClassifierMixin, _NoiseEnsemble):
         regression), whose ``C`` is chosen together with the timesteps: every
         ``C`` of its path is scored on the same folds at every candidate, a
         candidate scores as its best ``C``, and the selected timesteps' probes
-        share the ``C`` with the best mean score over them (see
-        ``estimators_[i].C_``), so that their logits average on one scale. The
+        share one ``C``, chosen on their fold scores averaged over them by
+        the one-standard-error rule (see ``estimators_[i].C_``), so that their
+        logits average on one scale. The
         training labels choose it, noisy or not: features on a grid of cells
         overfit noisy labels with a fixed ``C=1``. Any other probe is used as
         given.

@@ -21,7 +21,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from ._engine.probes import logistic_path_scores, standardized_logistic
+from ._engine.probes import logistic_path_scores, one_standard_error_choice, standardized_logistic
 
 # Inverse regularization strengths tried, weakest regularization last. On 28x28 digits
 # (benchmarks/feature_quality.py --defaults) the ensemble chose 1e-4 at 80% label noise,
@@ -34,8 +34,10 @@ class LogisticProbeCV(ClassifierMixin, BaseEstimator):
 
     ``fit`` scores every ``C`` in ``Cs`` on each fold along one warm-started
     regularization path (the strongest regularization first, each fit starting
-    from the previous solution), keeps the ``C`` with the best mean score
-    (the smaller one on ties) and refits it on all the data. With a single
+    from the previous solution), keeps the smallest ``C`` whose mean score is
+    within one standard error (over folds) of the best one (the
+    one-standard-error rule: cross-validation cannot tell those apart, and the
+    stronger regularization is the safer), and refits it on all the data. With a single
     value in ``Cs``, or a class too small to split, it fits that value (the one
     closest to 1 among several) without cross-validation.
 
@@ -201,7 +203,7 @@ class LogisticProbeCV(ClassifierMixin, BaseEstimator):
             ]
         ).reshape(len(folds), len(Cs))
         if folds:
-            self.C_ = Cs[int(np.argmax(self.cv_scores_.mean(axis=0)))]
+            self.C_ = Cs[one_standard_error_choice(self.cv_scores_)]
         else:
             self.C_ = Cs[int(np.argmin(np.abs(np.log(Cs))))]
         self.scaler_, self.classifier_ = standardized_logistic(

@@ -41,6 +41,30 @@ def standardized_logistic(X, y, C, sample_weight=None, max_iter=1000, tol=1e-4):
     return scaler, classifier.fit(scaler.transform(X), y, sample_weight=sample_weight)
 
 
+def one_standard_error_choice(scores):
+    """The index of the strongest regularization whose mean score is within one standard error of the best.
+
+    The one-standard-error rule (as glmnet's ``lambda.1se``): candidates
+    whose held-out scores differ by less than their fold-to-fold noise are
+    not told apart by cross-validation, and of those the most regularized one
+    is the safest, above all on noisy labels.
+
+    Parameters
+    ----------
+    scores : ndarray of shape (n_folds, n_candidates)
+        Held-out scores, candidates ordered from the strongest regularization
+        (smallest ``C``) to the weakest; larger is better.
+
+    Returns
+    -------
+    index : int
+    """
+    means = scores.mean(axis=0)
+    best = int(np.argmax(means))
+    error = scores[:, best].std() / np.sqrt(len(scores)) if len(scores) > 1 else 0.0
+    return int(np.flatnonzero(means >= means[best] - error)[0])
+
+
 def logistic_path_scores(train, test, Cs, scorer=None, sample_weight=None, max_iter=1000, tol=1e-4):
     """Held-out scores of standardized logistic regressions along a warm-started path of ``C``.
 
