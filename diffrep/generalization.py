@@ -218,8 +218,9 @@ def _verdict(ratio_interval, gain, rise, ratio_threshold, max_gain):
         peak, value, se = rise
         if not (value > 0 and value > RISE_STANDARD_ERRORS * se):
             reasons.append(
-                f"no significant interior peak (rise {value:+.3f} ± {se:.3f} to t={peak}): the curve falls "
-                "from the smallest timestep (an under-trained, untrained or memorizing denoiser)"
+                f"no significant interior peak (rise {value:+.3f} ± {se:.3f} to t={peak}, not above "
+                f"{RISE_STANDARD_ERRORS:g} standard errors): the curve does not clearly rise from the smallest "
+                "timestep, as for an under-trained, untrained or memorizing denoiser"
             )
     if reasons:
         return "inconclusive", tuple(reasons)
@@ -412,3 +413,72 @@ def generalization_report(
         rise_se=rise_se,
         fold_scores=fold_scores,
     )
+
+
+@validate_params(
+    {
+        "featurizer": [HasMethods(["fit", "extract"])],
+        "X_pool": ["array-like"],
+        "X_heldout": ["array-like"],
+        "y_heldout": ["array-like", None],
+        "sizes": ["array-like"],
+        "report_params": [dict, None],
+    },
+    prefer_skip_nested_validation=False,
+)
+def training_size_study(featurizer, X_pool, X_heldout, y_heldout=None, sizes=(10, 50, 200, None), *,
+                        report_params=None):
+    """The decisive experiment: one denoiser per training-set size, each diagnosed on the same held-out data.
+
+    A clone of ``featurizer`` is fitted on the first ``n`` samples of
+    ``X_pool`` for each ``n`` of ``sizes`` (shuffle the pool first; the sets are
+    nested) and :func:`generalization_report` compares its training samples
+    with ``X_heldout``. A memorizing denoiser (few samples, long training)
+    should lose the interior peak of the curve and show a held-out / training
+    error ratio well above 1.
+
+    Parameters
+    ----------
+    featurizer : DiffusionFeaturizer
+        Unfitted settings of the denoiser (cloned per size; ``memory=`` makes
+        a rerun free).
+    X_pool : array-like
+        Training samples, in the order the subsets take them.
+    X_heldout : array-like
+        Samples no denoiser is trained on.
+    y_heldout : array-like of shape (n_heldout,) or None, default=None
+        Class labels of ``X_heldout``.
+    sizes : sequence of int or None, default=(10, 50, 200, None)
+        Training-set sizes; None is the whole pool.
+    report_params : dict or None, default=None
+        Keyword arguments of :func:`generalization_report` (``timesteps``,
+        ``cv``, ``random_state``, ...).
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        One row per size: ``n_train``, ``n_steps`` (training steps taken), then
+        the report's ``summary()``.
+    reports : dict of int -> GeneralizationReport
+        Each size's report, keyed by its number of training samples.
+
+    Raises
+    ------
+    ValueError
+        If a size is not a positive integer or exceeds the pool.
+    """
+    from sklearn.base import clone
+
+    n_pool = len(X_pool)
+    counts = []
+    for size in sizes:
+        if size is not None and (isinstance(size, bool) or not isinstance(size, Integral) or not 2 <= size <= n_pool):
+            raise ValueError(f"sizes must hold integers in [2, len(X_pool)={n_pool}] or None, got {size!r}.")
+        counts.append(n_pool if size is None else int(size))
+    rows, reports = [], {}
+    for count in counts:
+        X_train = _safe_indexing(X_pool, np.arange(count))
+        fitted = clone(featurizer).fit(X_train)
+        reports[count] = generalization_report(fitted, X_train, X_heldout, y_heldout, **(report_params or {}))
+        rows.append({"n_train": count, "n_steps": fitted.n_steps_, **reports[count].summary()})
+    return import_pandas().DataFrame(rows), reports

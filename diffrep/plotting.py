@@ -89,3 +89,44 @@ def plot_label_noise_study(table, ax=None):
     ax.set_title("Robustness to label noise")
     ax.legend(fontsize=8)
     return ax
+
+
+def plot_generalization_report(report, ax=None, title=None):
+    """Probe accuracy and held-out / training denoising-error ratio against the noise level.
+
+    The accuracy (mean ± one standard deviation over folds; only when the
+    report has labels) is drawn on ``ax``, the error ratio on a second y-axis
+    at the right, with the ratio 1 dotted; the title gives the verdict.
+
+    Parameters
+    ----------
+    report : GeneralizationReport
+        As returned by :func:`diffrep.generalization_report`.
+    ax : matplotlib.axes.Axes or None, default=None
+        Where to draw; None makes a new figure.
+    title : str or None, default=None
+        Title of the axes, before the verdict; None gives just the verdict.
+
+    Returns
+    -------
+    ax : matplotlib.axes.Axes
+        The accuracy axes (the ratio's twin is ``ax.right_ax``).
+    """
+    ax = _axes(ax)
+    table = report.table
+    sigma = table["sigma"].to_numpy(dtype=float)
+    if "accuracy" in table:
+        mean, std = (table[column].to_numpy(dtype=float) for column in ("accuracy", "accuracy_std"))
+        ax.plot(sigma, mean, "o-", color="C0", label="held-out probe accuracy")
+        ax.fill_between(sigma, mean - std, mean + std, color="C0", alpha=0.2)
+        ax.set_ylabel("accuracy (mean ± std over folds)", color="C0")
+    ratio_ax = ax.twinx()
+    ratio_ax.plot(sigma, table["error_ratio"].to_numpy(dtype=float), "s--", color="C3",
+                  label="held-out / training x0-error")
+    ratio_ax.axhline(1.0, color="C3", linestyle=":", linewidth=1)
+    ratio_ax.set_ylabel("held-out / training x0-error", color="C3")
+    ax.right_ax = ratio_ax
+    ax.set_xscale("log")
+    ax.set_xlabel("noise level sigma")
+    ax.set_title(f"{title}: {report.verdict}" if title else report.verdict, fontsize=10)
+    return ax
