@@ -130,3 +130,23 @@ def plot_generalization_report(report, ax=None, title=None):
     ax.set_xlabel("noise level sigma")
     ax.set_title(f"{title}: {report.verdict}" if title else report.verdict, fontsize=10)
     return ax
+
+
+def plot_training_size_study(reports):
+    """One :func:`plot_generalization_report` panel per training-set size, side by side.
+
+    Parameters
+    ----------
+    reports : dict of int -> GeneralizationReport
+        As returned by :func:`diffrep.training_size_study` (its second value).
+
+    Returns
+    -------
+    figure : matplotlib.figure.Figure
+    """
+    figure, axes = import_pyplot().subplots(1, len(reports), figsize=(4.2 * len(reports), 3.6), sharey=True,
+                                            squeeze=False)
+    for ax, (n_train, report) in zip(axes[0], reports.items()):
+        plot_generalization_report(report, ax=ax, title=f"N={n_train}")
+    figure.tight_layout()
+    return figure

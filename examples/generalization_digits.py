@@ -30,7 +30,7 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
 from diffrep import DiffusionFeaturizer, training_size_study
-from diffrep.plotting import import_pyplot, plot_generalization_report
+from diffrep.plotting import plot_training_size_study
 
 SIZES = (10, 50, 200, None)  # None: the whole pool (1,347 digits)
 COLUMNS = ["n_train", "n_steps", "error_ratio", "error_ratio_low", "error_ratio_high", "ratio_timestep",
@@ -65,16 +65,6 @@ def setup(args):
     return X[pool], X[heldout], y[heldout], DiffusionFeaturizer(**settings), sizes, report
 
 
-def plot(reports, path):
-    """The reports side by side, one panel per training-set size."""
-    pyplot = import_pyplot()
-    figure, axes = pyplot.subplots(1, len(reports), figsize=(4.2 * len(reports), 3.6), sharey=True)
-    for ax, (n_train, report) in zip(np.atleast_1d(axes), reports.items()):
-        plot_generalization_report(report, ax=ax, title=f"N={n_train}")
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-
-
 def main():
     args = parse_args()
     X_pool, X_heldout, y_heldout, featurizer, sizes, report = setup(args)
@@ -86,7 +76,7 @@ def main():
     print("\nSummary (error ratio: largest held-out / training x0-error over timesteps, 95% bootstrap interval; "
           "gain: best held-out error / trivial denoiser's; rise: accuracy at the peak - at t=0, ± SE over folds)")
     print(table[COLUMNS].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    plot(reports, args.out)
+    plot_training_size_study(reports).savefig(args.out, dpi=120)
     print(f"\nfigure: {args.out}")
 
 
