@@ -46,21 +46,8 @@ def clean_estimator(featurizer):
     return estimator
 
 
-def clean_targets(featurizer, X):
-    """The clean samples the denoiser should recover: ``X`` as the denoiser sees it, flattened.
-
-    Parameters
-    ----------
-    featurizer : DiffusionFeaturizer
-        Fitted.
-    X : array-like
-        Input as ``transform`` takes it.
-
-    Returns
-    -------
-    targets : ndarray of float32, shape (n_samples, n_elements)
-        The scaled samples (for a pretrained latent pipeline, the latents).
-    """
+def _clean_targets(featurizer, X):
+    """``X`` as the denoiser sees it (scaled, or a pipeline's latents), flattened to float32 rows."""
     data = featurizer._read(X)
     blocks = []
     for start in range(0, len(data), featurizer.batch_size):
@@ -88,10 +75,10 @@ def x0_errors(featurizer, X, timesteps):
     errors : ndarray of float64, shape (n_samples, n_timesteps)
         Mean over elements of ``(x0_hat - x0)**2``; noise as ``transform``'s first draw.
     targets : ndarray of float32, shape (n_samples, n_elements)
-        The clean samples (see :func:`clean_targets`).
+        The clean samples (scaled, or a pipeline's latents).
     """
     estimator = clean_estimator(featurizer)
-    targets = clean_targets(featurizer, X)
+    targets = _clean_targets(featurizer, X)
     errors = np.empty((len(targets), len(timesteps)))
     for i, timestep in enumerate(timesteps):  # one timestep at a time: memory of one unpooled block
         estimate = estimator.extract(X, [int(timestep)])
