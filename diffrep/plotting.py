@@ -97,6 +97,7 @@ def plot_generalization_report(report, ax=None, title=None):
     The accuracy (mean ± one standard deviation over folds; only when the
     report has labels) is drawn on ``ax``, the error ratio on a second y-axis
     at the right, with the ratio 1 dotted; the title gives the verdict.
+    Panels of :func:`plot_training_size_study` share one ratio scale.
 
     Parameters
     ----------
@@ -146,7 +147,9 @@ def plot_training_size_study(reports):
     """
     figure, axes = import_pyplot().subplots(1, len(reports), figsize=(4.2 * len(reports), 3.6), sharey=True,
                                             squeeze=False)
+    ratios = np.concatenate([report.table["error_ratio"].to_numpy(dtype=float) for report in reports.values()])
     for ax, (n_train, report) in zip(axes[0], reports.items()):
         plot_generalization_report(report, ax=ax, title=f"N={n_train}")
+        ax.right_ax.set_ylim(min(0.9, ratios.min() * 0.95), max(1.5, ratios.max() * 1.05))  # one scale for all
     figure.tight_layout()
     return figure
