@@ -23,11 +23,11 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d
 
 from ._engine.denoising_error import baseline_errors, x0_errors
-from ._engine.probes import default_probe
 from ._engine.reuse import shared_work
 from ._engine.tables import import_pandas
 from ._engine.validation import Count, check_timesteps
 from .curves import representation_curve
+from .probes import default_probe
 
 VERDICTS = ("generalizing", "memorizing", "inconclusive")
 # The paper's sweep of a DDPM-linear schedule of 1,000 steps (without t=999, where every curve is at chance).
@@ -317,8 +317,9 @@ def generalization_report(
         100, 200, 400, 700)`` (rescaled to a schedule of another length).
         Sorted; the rise is measured from the smallest.
     probe : estimator or None, default=None
-        The probe, cloned per timestep and fold; None is diffrep's default
-        probe.
+        The probe, cloned per timestep and fold; None is
+        :func:`diffrep.probes.default_probe` (a logistic regression whose
+        ``C`` is chosen by cross-validation).
     cv : int, cross-validation generator or iterable, default=5
         Folds of the held-out probe, as :func:`~diffrep.representation_curve`
         takes them (an int: a shuffled stratified K-fold seeded by
