@@ -133,8 +133,26 @@ def plot_generalization_report(report, ax=None, title=None):
     return ax
 
 
+def _plot_rise(report, ax):
+    """Accuracy minus accuracy at the smallest timestep, ± its standard error over folds (paired by fold)."""
+    sigma = report.table["sigma"].to_numpy(dtype=float)
+    shown = sigma <= 1.0
+    differences = (report.fold_scores - report.fold_scores[:1])[shown]
+    se = differences.std(axis=1, ddof=1) / np.sqrt(differences.shape[1])
+    ax.errorbar(sigma[shown], differences.mean(axis=1), yerr=2 * se, marker="o", capsize=3, color="C0")
+    ax.axhline(0.0, color="gray", linestyle=":", linewidth=1)
+    ax.set_xscale("log")
+    ax.set_xlabel("noise level sigma")
+    ax.set_ylabel("accuracy - accuracy at smallest t\n(± 2 SE over folds)", fontsize=8)
+
+
 def plot_training_size_study(reports):
     """One :func:`plot_generalization_report` panel per training-set size, side by side.
+
+    With labels a second row shows the rise the verdict tests: the accuracy
+    minus the accuracy at the smallest timestep, fold by fold, with error bars
+    of two standard errors, over the timesteps up to sigma = 1 (beyond it
+    every curve falls to chance).
 
     Parameters
     ----------
@@ -145,11 +163,17 @@ def plot_training_size_study(reports):
     -------
     figure : matplotlib.figure.Figure
     """
-    figure, axes = import_pyplot().subplots(1, len(reports), figsize=(4.2 * len(reports), 3.6), sharey=True,
-                                            squeeze=False)
+    labelled = all(report.fold_scores is not None for report in reports.values())
+    rows = 2 if labelled else 1
+    figure, axes = import_pyplot().subplots(rows, len(reports), figsize=(4.2 * len(reports), 3.4 * rows),
+                                            sharey="row", squeeze=False)
     ratios = np.concatenate([report.table["error_ratio"].to_numpy(dtype=float) for report in reports.values()])
-    for ax, (n_train, report) in zip(axes[0], reports.items()):
-        plot_generalization_report(report, ax=ax, title=f"N={n_train}")
+    for column, (n_train, report) in enumerate(reports.items()):
+        ax = plot_generalization_report(report, ax=axes[0, column], title=f"N={n_train}")
         ax.right_ax.set_ylim(min(0.9, ratios.min() * 0.95), max(1.5, ratios.max() * 1.05))  # one scale for all
+        if labelled:
+            _plot_rise(report, axes[1, column])
+            if column:
+                axes[1, column].set_ylabel("")
     figure.tight_layout()
     return figure
