@@ -235,3 +235,18 @@ def test_the_report_plots(digits):
     ax = plot_generalization_report(report, title="N=50")
     assert report.verdict in ax.get_title() and len(ax.right_ax.lines) == 2
     import_pyplot().close("all")
+
+
+@pytest.mark.slow
+def test_the_default_unet_at_full_length_memorizes_ten_digits_and_not_the_full_set(digits):
+    X, y = digits
+    X_pool, X_heldout, y_heldout = X[:1347], X[1347:], y[1347:]
+    settings = dict(image_shape=(1, 8, 8), device="cpu", random_state=0)  # the default 2,000 steps
+    reports = {}
+    for n_train in (10, 1347):
+        featurizer = DiffusionFeaturizer(**settings).fit(X_pool[:n_train])
+        reports[n_train] = generalization_report(featurizer, X_pool[:n_train], X_heldout, y_heldout,
+                                                 random_state=0)
+    assert reports[10].verdict == "memorizing" and reports[10].error_ratio > 10
+    assert reports[1347].verdict != "memorizing" and reports[1347].error_ratio_interval[1] < 1.2
+    assert reports[1347].denoising_gain < 0.5
