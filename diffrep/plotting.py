@@ -149,7 +149,8 @@ def _plot_rise(report, ax):
 def plot_training_size_study(reports):
     """One :func:`plot_generalization_report` panel per training-set size, side by side.
 
-    With labels a second row shows the rise the verdict tests: the accuracy
+    The error ratios share one scale, logarithmic when some exceed 3. With
+    labels a second row shows the rise the verdict tests: the accuracy
     minus the accuracy at the smallest timestep, fold by fold, with error bars
     of two standard errors, over the timesteps up to sigma = 1 (beyond it
     every curve falls to chance).
@@ -170,6 +171,8 @@ def plot_training_size_study(reports):
     ratios = np.concatenate([report.table["error_ratio"].to_numpy(dtype=float) for report in reports.values()])
     for column, (n_train, report) in enumerate(reports.items()):
         ax = plot_generalization_report(report, ax=axes[0, column], title=f"N={n_train}")
+        if ratios.max() > 3:  # ratios of memorizing and generalizing denoisers differ by orders of magnitude
+            ax.right_ax.set_yscale("log")
         ax.right_ax.set_ylim(min(0.9, ratios.min() * 0.95), max(1.5, ratios.max() * 1.05))  # one scale for all
         if labelled:
             _plot_rise(report, axes[1, column])
