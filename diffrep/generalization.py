@@ -56,7 +56,8 @@ class GeneralizationReport:
     ratio_timestep : int
         The timestep of the largest ratio.
     denoising_gain : float
-        The smallest, over the timesteps, held-out error / baseline error.
+        The smallest, over the timesteps, held-out error / baseline error
+        (the better trivial denoiser's).
     peak_timestep : int or None
         Timestep of the highest mean accuracy; None without labels.
     rise : float or None
@@ -121,7 +122,7 @@ class GeneralizationReport:
             f"verdict: {self.verdict}",
             f"held-out / training x0-error: {self.error_ratio:.2f} at t={self.ratio_timestep} "
             f"(95% interval {low:.2f}-{high:.2f})",
-            f"best held-out x0-error / trivial Gaussian denoiser's: {self.denoising_gain:.2f}",
+            f"best held-out x0-error / trivial denoiser's: {self.denoising_gain:.2f}",
         ]
         if self.peak_timestep is not None:
             first = int(self.table["timestep"].iloc[0])
@@ -209,7 +210,7 @@ def _verdict(ratio_interval, gain, rise, ratio_threshold, max_gain):
         )
     if not gain < max_gain:
         reasons.append(
-            f"the denoiser's best held-out error is {gain:.2f}x the trivial Gaussian denoiser's "
+            f"the denoiser's best held-out error is {gain:.2f}x the trivial denoiser's "
             f"(at least {max_gain}): untrained or barely trained"
         )
     if rise is None:
@@ -285,9 +286,10 @@ def generalization_report(
     **The verdict rule.** Let ``r`` be the largest held-out / training error
     ratio over the timesteps and ``[r_lo, r_hi]`` its 95% bootstrap interval
     (training and held-out samples resampled); ``g`` the smallest, over the
-    timesteps, held-out error divided by that of the trivial denoiser which
-    knows only the training data's mean and variance (an isotropic Gaussian
-    posterior mean, the ``baseline_error`` column); ``rise`` the mean over
+    timesteps, held-out error divided by that of the better of two trivial
+    denoisers (the ``baseline_error`` column): returning the noisy input
+    unchanged, and shrinking it towards the training mean as the Gaussian
+    posterior mean that knows only the training data's mean and variance; ``rise`` the mean over
     folds of (accuracy at the peak - accuracy at the smallest timestep) and
     ``se`` its standard error.
 

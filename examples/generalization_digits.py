@@ -8,7 +8,7 @@ at full length (2,000 steps, without labels) on N = 10, 50, 200 and all 1,347
 digits outside a fixed, stratified held-out split of 450 digits, and
 :func:`diffrep.generalization_report` diagnoses each model on that split: the
 held-out / training x0-error ratio (the same per-sample noise as
-``transform``), the denoiser's error against a trivial Gaussian denoiser's,
+``transform``), the denoiser's error against the better of two trivial denoisers',
 and the held-out probe accuracy per timestep (5-fold CV), with the rise from
 t=0 to the peak and its standard error over folds. The table gives the
 summary and verdict of each model; the figure shows the curves side by side.

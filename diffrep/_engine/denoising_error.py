@@ -8,11 +8,14 @@ noises it: the featurizer's own extraction computes it, on a shallow copy that
 captures ``"x0"`` unpooled and uses the first noise draw only (draw 0 is the
 same noise whatever ``n_noise_draws`` is).
 
-The reference a trained denoiser must beat is the isotropic Gaussian denoiser
-that knows only the training data's mean and overall variance ``v`` (per
-element): ``x0_hat = mu + v / (v + sigma**2) * (x - mu)`` on the
-variance-exploding input ``x = x0 + sigma * eps``. Its expected error has a
-closed form; an untrained network does not beat it.
+The reference a trained denoiser must beat is the better of two trivial
+denoisers of the variance-exploding input ``x = x0 + sigma * eps``: returning
+``x`` unchanged (error ``sigma**2`` per element), and the isotropic Gaussian
+denoiser that knows only the training data's mean and overall variance ``v``
+(per element), ``x0_hat = mu + v / (v + sigma**2) * (x - mu)``. Both errors
+have a closed form; an untrained network beats neither (the first guards
+against held-out samples far outside the training range, where shrinking
+towards the training mean does badly).
 """
 
 from __future__ import annotations
@@ -87,7 +90,7 @@ def x0_errors(featurizer, X, timesteps):
 
 
 def baseline_errors(train_targets, heldout_targets, sigmas):
-    """Expected error of the isotropic Gaussian denoiser fitted on the training targets, on held-out ones.
+    """Expected error on held-out targets of the better trivial denoiser: identity, or isotropic Gaussian shrinkage.
 
     Parameters
     ----------
@@ -100,13 +103,14 @@ def baseline_errors(train_targets, heldout_targets, sigmas):
     Returns
     -------
     errors : ndarray of float64, shape (n_sigmas,)
-        ``(1 - a)**2 * m + a**2 * sigma**2`` with ``a = v / (v + sigma**2)``,
-        ``v`` the training variance and ``m`` the held-out samples' mean
-        squared distance to the training mean, both per element.
+        ``min(sigma**2, (1 - a)**2 * m + a**2 * sigma**2)`` with
+        ``a = v / (v + sigma**2)``, ``v`` the training variance and ``m`` the
+        held-out samples' mean squared distance to the training mean, both
+        per element.
     """
     mean = train_targets.mean(axis=0, dtype=np.float64)
     variance = float(np.mean((train_targets - mean) ** 2))
     spread = float(np.mean((heldout_targets - mean) ** 2))
     sigma2 = np.asarray(sigmas, dtype=np.float64) ** 2
     shrink = variance / (variance + sigma2) if variance > 0 else np.zeros_like(sigma2)
-    return (1.0 - shrink) ** 2 * spread + shrink**2 * sigma2
+    return np.minimum(sigma2, (1.0 - shrink) ** 2 * spread + shrink**2 * sigma2)
