@@ -311,7 +311,8 @@ def generalization_report(
     X_train : array-like
         Samples the denoiser was trained on, as ``transform`` takes them.
     X_heldout : array-like
-        Samples it never saw, from the same distribution.
+        Samples it never saw, from the same distribution (a random split:
+        a shift between the two sets raises the error ratio too).
     y_heldout : array-like of shape (n_heldout,) or None, default=None
         Class labels of ``X_heldout``: adds the probe accuracy and the rise.
     timesteps : int, array-like of int or None, default=None
