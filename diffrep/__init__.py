@@ -17,6 +17,8 @@ _PUBLIC = {
     "representation_curve": "diffrep.curves",
     "corrupt_labels": "diffrep.label_noise",
     "label_noise_study": "diffrep.label_noise",
+    "generalization_report": "diffrep.generalization",
+    "training_size_study": "diffrep.generalization",
     "make_molrg": "diffrep.theory.model",
     "MoLRGDenoiser": "diffrep.theory.denoisers",
     "LearnedMoLRGDenoiser": "diffrep.theory.denoisers",

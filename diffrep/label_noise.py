@@ -29,7 +29,7 @@ from ._engine.reuse import shared_work
 from ._engine.tables import score_table
 from ._engine.validation import Count
 
-KINDS = ("symmetric", "asymmetric")
+KINDS = ("symmetric", "asymmetric", "uniform")
 
 
 def _random_cycle(n_classes, rng):
@@ -68,24 +68,30 @@ def _mapping_codes(mapping, classes):
     prefer_skip_nested_validation=True,
 )
 def corrupt_labels(y, rate, kind="symmetric", mapping=None, random_state=None):
-    """Change exactly ``round(rate * n_samples)`` labels, chosen at random.
+    """Change (for ``kind="uniform"``, redraw) exactly ``round(rate * n_samples)`` labels, chosen at random.
 
-    Convention: a corrupted label **never keeps its true value**. With
-    ``kind="symmetric"`` it becomes one of the *other* classes, uniformly at
-    random (so at ``rate=0.8`` with 10 classes, 80% of the labels are wrong;
-    the variant that may redraw the true class would leave about 72% wrong).
-    With ``kind="asymmetric"`` (pair flip) class ``c`` becomes ``mapping[c]``.
+    Two conventions exist; name the one you report. With the default
+    ``kind="symmetric"`` a corrupted label **never keeps its true value**: it
+    becomes one of the *other* classes, uniformly at random (so at
+    ``rate=0.8`` with 10 classes, 80% of the labels are wrong). With
+    ``kind="uniform"`` a chosen label is redrawn uniformly over **all** ``K``
+    classes, its true class included (kept with probability ``1/K``): the
+    other common convention, under which ``rate`` is the fraction of labels
+    *redrawn* and about ``rate * (K - 1) / K`` of them end up wrong (72% at
+    ``rate=0.8`` with 10 classes). With ``kind="asymmetric"`` (pair flip)
+    class ``c`` becomes ``mapping[c]``.
 
     Parameters
     ----------
     y : array-like of shape (n_samples,)
         Class labels (strings or integers); never modified.
     rate : float in [0, 1]
-        Fraction of labels to change, rounded to a whole number of samples
-        with Python's ``round`` (halves to even).
-    kind : {"symmetric", "asymmetric"}, default="symmetric"
-        How a chosen label changes: to a uniformly random different class, or
-        along ``mapping``.
+        Fraction of labels to change (to redraw, for ``kind="uniform"``),
+        rounded to a whole number of samples with Python's ``round`` (halves
+        to even).
+    kind : {"symmetric", "asymmetric", "uniform"}, default="symmetric"
+        How a chosen label changes: to a uniformly random different class, along
+        ``mapping``, or to a uniformly random class of all ``K`` (possibly its own).
     mapping : dict or None, default=None
         For ``kind="asymmetric"`` only: the class each class is flipped to; it
         must cover every class of ``y`` and send none to itself. None draws a
@@ -97,7 +103,10 @@ def corrupt_labels(y, rate, kind="symmetric", mapping=None, random_state=None):
     Returns
     -------
     y_noisy : ndarray of shape (n_samples,)
-        A new array of the same dtype as ``np.asarray(y)``.
+        A new array of the same dtype as ``np.asarray(y)``. Exactly
+        ``round(rate * n_samples)`` labels differ from ``y``, except with
+        ``kind="uniform"``, where about ``1/K`` of the redrawn ones keep
+        their class.
 
     Examples
     --------
@@ -110,17 +119,19 @@ def corrupt_labels(y, rate, kind="symmetric", mapping=None, random_state=None):
     y = column_or_1d(y)
     check_classification_targets(y)
     classes, codes = np.unique(y, return_inverse=True)
-    if kind == "symmetric" and mapping is not None:
+    if kind != "asymmetric" and mapping is not None:
         raise ValueError("mapping is only used with kind='asymmetric'; pass mapping=None.")
     target = _mapping_codes(mapping, classes) if mapping is not None else None
     n_corrupt = round(rate * len(y))
     if n_corrupt == 0:
         return y.copy()
-    if len(classes) < 2:
+    if len(classes) < 2 and kind != "uniform":
         raise ValueError("y has a single class: its labels cannot be changed to a different class.")
     rng = check_random_state(random_state)
     chosen = rng.choice(len(y), size=n_corrupt, replace=False)
-    if kind == "symmetric":
+    if kind == "uniform":
+        new_codes = rng.randint(len(classes), size=n_corrupt)
+    elif kind == "symmetric":
         new_codes = (codes[chosen] + rng.randint(1, len(classes), size=n_corrupt)) % len(classes)
     else:
         if target is None:
@@ -231,8 +242,13 @@ def label_noise_study(
         As in ``train_test_split``; used when ``cv`` is None.
     n_repeats : int, default=3
         Independent corruptions per rate (and split).
-    kind : {"symmetric", "asymmetric"}, default="symmetric"
-        Label noise kind, see :func:`corrupt_labels`.
+    kind : {"symmetric", "asymmetric", "uniform"}, default="symmetric"
+        Label noise convention, see :func:`corrupt_labels`: ``"symmetric"``
+        changes each chosen label to a *different* class (``rate`` is the
+        fraction of wrong labels), ``"uniform"`` redraws it over all ``K``
+        classes (about ``rate * (K - 1) / K`` wrong), ``"asymmetric"`` flips
+        it along a random class cycle. The table names it in
+        ``table.attrs["label_noise"]``.
     random_state : int, RandomState instance or None, default=None
         Seeds the split (or the folds of an int ``cv``) and the corruptions.
     cv : int, cross-validation generator, iterable or None, default=None
@@ -251,6 +267,7 @@ def label_noise_study(
         One row per estimator and rate: ``estimator``, ``rate``, ``mean`` and
         ``std`` of the test score over splits and repeats, then ``score_0`` ..
         ``score_{n_splits * n_repeats - 1}`` (split-major).
+        ``table.attrs["label_noise"]`` is ``kind``, the convention of ``rate``.
 
     See Also
     --------
@@ -275,4 +292,6 @@ def label_noise_study(
                         fitted_estimator = clone(estimator).fit(X_train, noisy)
                         scores[name, rate].append(scorers[name](fitted_estimator, X_test, y[test]))
     rows = [{"estimator": name, "rate": rate} for name, rate in scores]
-    return score_table(rows, list(scores.values()))
+    table = score_table(rows, list(scores.values()))
+    table.attrs["label_noise"] = kind
+    return table

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 EXAMPLES = sorted((Path(__file__).parents[1] / "examples").glob("*.py"))
-WITH_FIGURE = {"label_noise_digits.py", "molrg_theory.py"}
+WITH_FIGURE = {"label_noise_digits.py", "molrg_theory.py", "generalization_digits.py", "molrg_memorization.py"}
 
 
 def test_every_example_is_covered():

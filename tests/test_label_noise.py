@@ -84,7 +84,7 @@ def test_a_random_pair_flip_is_one_cycle_through_all_classes():
         (dict(rate=-0.1), ValueError, r"'rate' parameter .* range \[0.0, 1.0\]"),
         (dict(rate=1.5), ValueError, r"'rate' parameter .* range \[0.0, 1.0\]"),
         (dict(rate="half"), TypeError, r"'rate' parameter .* float"),
-        (dict(rate=0.2, kind="uniform"), ValueError, "'kind' parameter"),
+        (dict(rate=0.2, kind="pairwise"), ValueError, "'kind' parameter"),
         (dict(rate=0.2, mapping={0: 1, 1: 0}), ValueError, "only used with kind='asymmetric'"),
         (dict(rate=0.2, kind="asymmetric", mapping={0: 1}), ValueError, "missing"),
         (dict(rate=0.2, kind="asymmetric", mapping={0: 0, 1: 0}), ValueError, "map to themselves"),
@@ -281,3 +281,35 @@ def test_study_extracts_each_sample_at_each_timestep_once(digits_small, monkeypa
     label_noise_study({"ensemble": ensemble}, X, y, rates=(0, 0.2, 0.4, 0.6, 0.8), n_repeats=3, random_state=0)
     # 5 rates x 3 repeats of fit and score used to extract 3150 (sample, timestep) pairs in 30 calls.
     assert sum(pairs) == len(X) * 2
+
+
+def test_uniform_noise_redraws_over_all_classes_and_keeps_the_true_one_one_time_in_k():
+    y = np.arange(40000) % 4
+    original = y.copy()
+    noisy = corrupt_labels(y, 0.8, kind="uniform", random_state=0)
+    np.testing.assert_array_equal(y, original)
+    redrawn = round(0.8 * len(y))
+    # 80% redrawn over 4 classes: a quarter of them keep their class, so 60% end up wrong, not 80%.
+    assert abs((noisy != y).mean() - 0.8 * 3 / 4) < 0.01
+    assert (noisy != y).sum() < redrawn
+    for true_class in range(4):
+        changed = noisy[(y == true_class) & (noisy != y)]
+        shares = np.bincount(changed, minlength=4) / len(changed)
+        np.testing.assert_allclose(np.delete(shares, true_class), 1 / 3, atol=0.02)
+
+
+def test_uniform_noise_is_not_the_default_and_refuses_a_mapping():
+    y = np.arange(300) % 3
+    assert (corrupt_labels(y, 1.0, random_state=0) != y).all()  # the default still always changes the class
+    assert (corrupt_labels(y, 1.0, kind="uniform", random_state=0) == y).any()
+    with pytest.raises(ValueError, match="mapping"):
+        corrupt_labels(y, 0.5, kind="uniform", mapping={0: 1, 1: 2, 2: 0})
+
+
+def test_the_study_table_names_its_label_noise_convention():
+    from sklearn.dummy import DummyClassifier
+
+    X, y = np.zeros((60, 2)), np.arange(60) % 3
+    table = label_noise_study({"dummy": DummyClassifier()}, X, y, rates=(0.5,), n_repeats=1, kind="uniform",
+                              random_state=0)
+    assert table.attrs["label_noise"] == "uniform"
