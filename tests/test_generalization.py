@@ -173,7 +173,7 @@ def test_the_report_is_reproducible_and_changes_nothing_it_is_given(digits):
     np.testing.assert_array_equal(X_train, X[:50])
     np.testing.assert_array_equal(X_heldout, X[1000:1100])
     np.testing.assert_array_equal(y_heldout, y[1000:1100])
-    assert featurizer.layers_ != ("x0",) and featurizer.pooling == "mean" and featurizer.n_noise_draws == 1
+    assert featurizer.layers_ != ("x0",) and featurizer.pooling == "max" and featurizer.n_noise_draws == 1
     np.testing.assert_array_equal(featurizer.transform(X_heldout), before)
 
 

@@ -222,7 +222,7 @@ def test_default_layers_per_family(pipelines, photos):
 
 
 def test_transformer_tokens_are_pooled_over_tokens_or_laid_on_the_patch_grid(pipelines, photos):
-    mean = _fit(pipelines["dit"], photos, timesteps=(50,), layers="transformer_blocks.0")
+    mean = _fit(pipelines["dit"], photos, timesteps=(50,), layers="transformer_blocks.0", pooling="mean")
     grid = _fit(pipelines["dit"], photos, timesteps=(50,), layers="transformer_blocks.0", pooling="none")
     assert grid.feature_info_["transformer_blocks.0"] == {
         "shape": (16, 4, 4), "channels": 16, "spatial": (4, 4), "cells": (4, 4), "n_features": 256,
@@ -230,7 +230,7 @@ def test_transformer_tokens_are_pooled_over_tokens_or_laid_on_the_patch_grid(pip
     maps = grid.transform(photos).reshape(len(photos), 16, 16)
     assert mean.feature_info_["transformer_blocks.0"]["cells"] == (4, 4)  # the default grid on the 4x4 patches
     np.testing.assert_allclose(mean.transform(photos), maps.reshape(len(photos), -1), rtol=1e-5, atol=1e-6)
-    whole = _fit(pipelines["dit"], photos, timesteps=(50,), layers="transformer_blocks.0", pooling_grid=1)
+    whole = _fit(pipelines["dit"], photos, timesteps=(50,), layers="transformer_blocks.0", pooling="mean", pooling_grid=1)
     np.testing.assert_allclose(whole.transform(photos), maps.mean(axis=2), rtol=1e-5, atol=1e-6)
 
 
