@@ -185,18 +185,18 @@ def read_image_file(path):
     path = os.fspath(path)
     _check_regular_file(path)
     try:
-        with open(path, "rb") as handle, Image.open(handle) as image:
-            if _is_sixteen_bit_colour_png(handle):
-                warnings.warn(
-                    f"{path!r} is a 16-bit colour PNG: Pillow reads it at 8 bits per channel.", UserWarning, stacklevel=2
-                )
-            pixels = _decoded_pixels(image)
+        with open(path, "rb") as handle:
+            deep_colour = _is_sixteen_bit_colour_png(handle)
+            with Image.open(handle) as image:
+                pixels = _decoded_pixels(image)
     except Image.DecompressionBombError as exc:
         raise ValueError(
             f"cannot read the image file {path!r}: {exc} Raise PIL.Image.MAX_IMAGE_PIXELS if you trust the file."
         ) from None
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
         raise ValueError(f"cannot read the image file {path!r} ({type(exc).__name__}: {exc}).") from None
+    if deep_colour:
+        warnings.warn(f"{path!r} is a 16-bit colour PNG: Pillow reads it at 8 bits per channel.", UserWarning, stacklevel=2)
     return np.ascontiguousarray(pixels.transpose(2, 0, 1))
 
 
