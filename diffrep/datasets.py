@@ -9,6 +9,7 @@ scaled to ``[0, 1]``).
 from __future__ import annotations
 
 import csv
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -66,10 +67,10 @@ def _load_csv(path, label_column):
     return X, _parsed_labels([row[label_index] for row in body])
 
 
-def _csv_rows(path):
-    """The non-empty rows of a CSV file."""
+def _csv_rows(path, limit=None):
+    """The non-empty rows of a CSV file (the first ``limit`` of them when given)."""
     with open(path, newline="") as handle:
-        return [row for row in csv.reader(handle) if row]
+        return list(itertools.islice((row for row in csv.reader(handle) if row), limit))
 
 
 def _parsed_labels(values):
@@ -136,6 +137,17 @@ def _image_path(name, folders, labels_path, row_number):
     return found
 
 
+def _names_images(labels_path, label_column):
+    """Whether a CSV's first data row names an image file beside it: a labels CSV rather than a table."""
+    rows = _csv_rows(labels_path, limit=2)
+    try:
+        file_index = _column_indices(rows[0], label_column, labels_path)[0] if rows else None
+    except ValueError:
+        return False
+    folders = [labels_path.parent, labels_path.parent / labels_path.stem]
+    return any(_find_image(row[file_index].strip(), folders) is not None for row in rows if len(row) > file_index)
+
+
 def _load_labelled_images(folder, labels_path, label_column):
     """Images named by a CSV of (file name, label), looked up in ``folder`` then in ``folder/<CSV stem>``."""
     rows = _csv_rows(labels_path)
@@ -183,6 +195,9 @@ def load_labelled_data(path, label_column="label", labels=None):
         * an ``.npy`` 2-D array whose last column is the label;
         * a ``.csv`` table with a header and a label column, every other
           column numeric;
+        * a ``.csv`` of (file name, label) whose first row names an image
+          file beside it or in the subfolder named after it (read as
+          ``labels`` for the CSV's folder);
         * a folder of image files with a labels CSV (see ``labels``);
         * a flat folder of image files without one: ``y`` is None;
         * a folder with one subfolder of images per class (the subfolder's
@@ -244,5 +259,7 @@ def load_labelled_data(path, label_column="label", labels=None):
     if path.suffix in (".npz", ".npy"):
         return _load_numpy(path)
     if path.suffix == ".csv":
+        if _names_images(path, label_column):
+            return _load_labelled_images(path.parent, path, label_column)
         return _load_csv(path, label_column)
     raise ValueError(f"{path}: unsupported format; use .npz, .npy, .csv or a folder of class subfolders.")

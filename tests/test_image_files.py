@@ -240,3 +240,15 @@ def test_a_shape_the_featurizer_finds_ambiguous_is_not_guessed_for_a_pipeline():
     with pytest.raises(ValueError, match="1-D sequence of image file paths"):
         read_images(np.zeros((2, 3, 8, 3)))
     assert read_images(np.zeros((2, 8, 8, 3))).shape == (2, 8, 8, 3)
+
+
+def test_a_csv_of_file_names_given_as_the_data_reads_its_images(tmp_path, table):
+    for index in range(3):
+        _save(tmp_path / "train" / f"{index}.png", _gray(index))
+    (tmp_path / "train.csv").write_text("id,label\n0,cat\n1,dog\n2,cat\n")
+    X, y = load_labelled_data(tmp_path / "train.csv")
+    assert X.shape == (3, 1, 6, 5) and list(y) == ["cat", "dog", "cat"]
+    rows = ["id,a,b,c,d,e,f,label"] + [",".join(map(str, [i, *row, label])) for i, (row, label) in enumerate(zip(*table))]
+    (tmp_path / "table.csv").write_text("\n".join(rows))
+    X, y = load_labelled_data(tmp_path / "table.csv")
+    assert X.shape == (len(table[0]), 7), "a numeric table with an id column stays a table"
