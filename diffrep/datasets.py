@@ -92,10 +92,11 @@ def _image_files(folder):
     )
 
 
-def _label_file(folder):
-    """The labels CSV of a flat image folder: inside it (``labels.csv``, ``train.csv``) or beside it, or None."""
+def _label_file(folder, flat):
+    """The labels CSV of an image folder: inside it (``labels.csv``, ``train.csv``), or beside it when ``flat``."""
     candidates = [folder / name for name in LABEL_FILES]
-    candidates += [folder.parent / f"{folder.name}.csv", folder.parent / f"{folder.name}_labels.csv"]
+    if flat:
+        candidates += [folder.parent / f"{folder.name}.csv", folder.parent / f"{folder.name}_labels.csv"]
     return next((candidate for candidate in candidates if candidate.is_file()), None)
 
 
@@ -210,9 +211,9 @@ def load_labelled_data(path, label_column="label", labels=None):
         The label column of a CSV table or of a labels CSV.
     labels : str or os.PathLike, optional
         The CSV of (file name, label) for the images of the folder ``path``.
-        When None, the first of ``path/labels.csv``, ``path/train.csv``,
-        ``<path>.csv`` and ``<path>_labels.csv`` (beside the folder) that
-        exists is used. Its file-name column is the one named ``filename``,
+        When None, the first of ``path/labels.csv``, ``path/train.csv`` and,
+        for a folder holding image files, ``<path>.csv`` and
+        ``<path>_labels.csv`` (beside the folder) that exists is used. Its file-name column is the one named ``filename``,
         ``file``, ``image``, ``image_id``, ``id`` or ``path`` (any case), its
         label column ``label_column``; a CSV of two columns is read as (file
         name, label) whatever its header, or without a header when its first
@@ -251,10 +252,10 @@ def load_labelled_data(path, label_column="label", labels=None):
             raise ValueError(f"labels names a CSV of image file names, so path must be their folder; got {path}.")
         return _load_labelled_images(path, labels, label_column)
     if path.is_dir():
-        labels = _label_file(path)
+        files = _image_files(path)
+        labels = _label_file(path, flat=bool(files))
         if labels is not None:
             return _load_labelled_images(path, labels, label_column)
-        files = _image_files(path)
         return (read_image_files(files), None) if files else _load_class_folders(path)
     if path.suffix in (".npz", ".npy"):
         return _load_numpy(path)

@@ -46,6 +46,7 @@ fit in memory still transforms.
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import stat
 import warnings
@@ -149,15 +150,45 @@ def _is_sixteen_bit_colour_png(handle):
     return header[:8] == _PNG_SIGNATURE and header[12:16] == b"IHDR" and header[24] == 16 and header[25] in (2, 6)
 
 
+def _channels_of(mode):
+    """How many channels an image of PIL ``mode`` reads as: 1 for grayscale, 16-bit and float, else 3."""
+    return 1 if mode in _GRAY_MODES + _SIXTEEN_BIT_MODES + ("I", "F") else 3
+
+
 def _decoded_pixels(image):
     """An open PIL image as ``(H, W, C)`` float32 pixels under the module's value rule, C in {1, 3}."""
     if image.mode in _SIXTEEN_BIT_MODES or (image.mode == "I" and image.format == "PNG"):
         return (np.asarray(image, dtype=np.float32) / np.float32(65535))[..., None]
     if image.mode in ("I", "F"):
         return np.asarray(image, dtype=np.float32)[..., None]
-    rgb = image.convert("L" if image.mode in _GRAY_MODES else "RGB")
-    pixels = np.asarray(rgb, dtype=np.float32) / np.float32(255)
+    converted = image.convert("L" if _channels_of(image.mode) == 1 else "RGB")
+    pixels = np.asarray(converted, dtype=np.float32) / np.float32(255)
     return pixels[..., None] if pixels.ndim == 2 else pixels
+
+
+@contextlib.contextmanager
+def _opened(path):
+    """``(PIL image, whether a 16-bit colour PNG)`` of a regular file; every error names the file."""
+    from PIL import Image, UnidentifiedImageError
+
+    _check_regular_file(path)
+    try:
+        with open(path, "rb") as handle:
+            deep_colour = _is_sixteen_bit_colour_png(handle)
+            with Image.open(handle) as image:
+                yield image, deep_colour
+    except Image.DecompressionBombError as exc:
+        raise ValueError(
+            f"cannot read the image file {path!r}: {exc} Raise PIL.Image.MAX_IMAGE_PIXELS if you trust the file."
+        ) from None
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
+        raise ValueError(f"cannot read the image file {path!r} ({type(exc).__name__}: {exc}).") from None
+
+
+def _image_header(path):
+    """``(channels, (height, width))`` of an image file, read from its header without decoding the pixels."""
+    with _opened(os.fspath(path)) as (image, _):
+        return _channels_of(image.mode), (image.height, image.width)
 
 
 def read_image_file(path):
@@ -180,21 +211,9 @@ def read_image_file(path):
         If the file is missing, not a regular file, not an image PIL can read,
         or larger than ``PIL.Image.MAX_IMAGE_PIXELS`` allows; the message names it.
     """
-    from PIL import Image, UnidentifiedImageError
-
     path = os.fspath(path)
-    _check_regular_file(path)
-    try:
-        with open(path, "rb") as handle:
-            deep_colour = _is_sixteen_bit_colour_png(handle)
-            with Image.open(handle) as image:
-                pixels = _decoded_pixels(image)
-    except Image.DecompressionBombError as exc:
-        raise ValueError(
-            f"cannot read the image file {path!r}: {exc} Raise PIL.Image.MAX_IMAGE_PIXELS if you trust the file."
-        ) from None
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
-        raise ValueError(f"cannot read the image file {path!r} ({type(exc).__name__}: {exc}).") from None
+    with _opened(path) as (image, deep_colour):
+        pixels = _decoded_pixels(image)
     if deep_colour:
         warnings.warn(f"{path!r} is a 16-bit colour PNG: Pillow reads it at 8 bits per channel.", UserWarning, stacklevel=2)
     return np.ascontiguousarray(pixels.transpose(2, 0, 1))
@@ -229,22 +248,6 @@ def _check_paths(paths):
     if len(array) == 0:
         raise ValueError("paths holds no image files; pass at least one.")
     return [os.fspath(value) for value in array]
-
-
-def most_common_size(shapes):
-    """The most common ``(height, width)`` among image shapes; a tie goes to the one met first.
-
-    Parameters
-    ----------
-    shapes : sequence of tuple of int
-        ``(C, H, W)`` shapes.
-
-    Returns
-    -------
-    size : tuple of int
-        ``(height, width)``.
-    """
-    return collections.Counter(tuple(shape[-2:]) for shape in shapes).most_common(1)[0][0]
 
 
 def read_image_files(paths, channels=None, size=None):
@@ -303,17 +306,23 @@ def read_image_files(paths, channels=None, size=None):
         raise ValueError(f"channels must be None, 1 or 3, got {channels!r}.")
     paths = _check_paths(paths)
     size = _check_size(size)
-    images = [read_image_file(path) for path in paths]
-    channels = channels or (3 if any(image.shape[0] == 3 for image in images) else 1)
-    size = size or most_common_size([image.shape for image in images])
-    result = np.empty((len(images), channels, *size), dtype=np.float32)
-    for index, image in enumerate(images):
-        image = _with_channels(image, channels)
-        if image.shape[1:] != size:
-            low, high = min(0.0, float(image.min())), max(1.0, float(image.max()))
-            image = resize_center_crop(torch.from_numpy(image)[None], size, (low, high))[0].numpy()
-        result[index] = image
+    if channels is None or size is None:  # headers only: the pixels are decoded once, into the result
+        headers = [_image_header(path) for path in paths]
+        channels = channels or max(image_channels for image_channels, _ in headers)
+        size = size or collections.Counter(image_size for _, image_size in headers).most_common(1)[0][0]
+    result = np.empty((len(paths), channels, *size), dtype=np.float32)
+    for index, path in enumerate(paths):
+        result[index] = _fitted(read_image_file(path), channels, size)
     return result
+
+
+def _fitted(image, channels, size):
+    """A ``(C, H, W)`` image with ``channels`` channels and ``size``, resized as :func:`read_image_files` says."""
+    image = _with_channels(image, channels)
+    if image.shape[1:] == size:
+        return image
+    low, high = min(0.0, float(image.min())), max(1.0, float(image.max()))
+    return resize_center_crop(torch.from_numpy(image)[None], size, (low, high))[0].numpy()
 
 
 def _unit_range(pixels, what):

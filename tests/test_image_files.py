@@ -252,3 +252,11 @@ def test_a_csv_of_file_names_given_as_the_data_reads_its_images(tmp_path, table)
     (tmp_path / "table.csv").write_text("\n".join(rows))
     X, y = load_labelled_data(tmp_path / "table.csv")
     assert X.shape == (len(table[0]), 7), "a numeric table with an id column stays a table"
+
+
+def test_a_csv_beside_class_folders_does_not_hide_them(tmp_path):
+    for label in ("cats", "dogs"):
+        _save(tmp_path / "train" / label / "0.png", _gray(0))
+    (tmp_path / "train.csv").write_text("id,score\n7,0.5\n")  # another file of the competition
+    X, y = load_labelled_data(tmp_path / "train")
+    assert X.shape == (2, 1, 6, 5) and list(y) == ["cats", "dogs"]
