@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import numbers
 import os
 import stat
 import warnings
@@ -228,12 +229,17 @@ def _with_channels(image, channels):
     return np.tensordot(_LUMA_WEIGHTS, image, axes=1)[None]
 
 
+def _is_count(value):
+    """Whether ``value`` is an integer (a numpy one included) and not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
 def _check_size(size):
     """``size`` as ``(height, width)`` or None; refuse anything else naming the parameter."""
     if size is None:
         return None
     pair = (size, size) if isinstance(size, (int, np.integer)) else tuple(size) if np.ndim(size) == 1 else ()
-    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0 for v in pair):
+    if len(pair) != 2 or not all(_is_count(v) and v > 0 for v in pair):
         raise ValueError(f"size must be None, a positive int or a (height, width) pair of them, got {size!r}.")
     return tuple(int(v) for v in pair)
 
@@ -302,7 +308,7 @@ def read_image_files(paths, channels=None, size=None):
     >>> round(float(images[0, 0, 0, 1]) * 65535)
     5000
     """
-    if channels not in (None, 1, 3) or isinstance(channels, bool):
+    if channels is not None and (not _is_count(channels) or channels not in (1, 3)):
         raise ValueError(f"channels must be None, 1 or 3, got {channels!r}.")
     paths = _check_paths(paths)
     size = _check_size(size)

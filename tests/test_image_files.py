@@ -228,6 +228,8 @@ def test_a_16_bit_colour_png_read_at_8_bits_is_announced(tmp_path):
         ({"paths": [1, 2]}, TypeError, "paths must be a 1-D sequence"),
         ({"paths": []}, ValueError, "paths holds no image files"),
         ({"paths": ["x.png"], "channels": 2}, ValueError, "channels must be None, 1 or 3"),
+        ({"paths": ["x.png"], "channels": 3.0}, ValueError, "channels must be None, 1 or 3"),
+        ({"paths": ["x.png"], "channels": True}, ValueError, "channels must be None, 1 or 3"),
         ({"paths": ["x.png"], "size": (0, 4)}, ValueError, "size must be"),
     ],
 )
