@@ -74,11 +74,17 @@ def test_curve_on_an_image_folder(tmp_path, capsys):
         (["curve", "{tmp}/data.txt"], "unsupported format"),
         (["curve", "{tmp}/bad.csv", "--label-column", "y"], "no label column"),
         (["demo", "--timesteps", "5000"], "timesteps must lie in"),
+        (["curve", "{tmp}/unlabelled"], "no labels found"),
     ],
 )
 def test_user_errors_exit_1_with_a_message(tmp_path, capsys, args, message):
     (tmp_path / "data.txt").write_text("1 2 3")
     (tmp_path / "bad.csv").write_text("a,b\n1,2\n3,4\n")
+    from PIL import Image
+
+    (tmp_path / "unlabelled").mkdir()
+    for i in range(3):
+        Image.fromarray(np.full((8, 8), 40 * i, dtype=np.uint8)).save(tmp_path / "unlabelled" / f"{i}.png")
     args = [arg.format(tmp=tmp_path) for arg in args]
     assert main(args + ["--max-steps", "1", "--quiet"]) == 1
     err = capsys.readouterr().err

@@ -135,6 +135,9 @@ def _run(args, n_threads):
         from ..datasets import load_labelled_data
 
         X, y = load_labelled_data(args.data, args.label_column)
+        if y is None:
+            raise ValueError(f"{args.data}: no labels found; add a labels.csv (file name, label) or put the "
+                             "images in one subfolder per class.")
         _report(args, X, y, dict(max_steps=FULL["max_steps"]), args.data.stem or "curve", n_threads)
 
 
