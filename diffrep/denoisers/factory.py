@@ -100,7 +100,7 @@ def load_source(denoiser):
     -------
     loaded : tuple of (torch.nn.Module, NoiseSchedule or None) or None
         A copy of the loaded network and its schedule (see
-        :func:`~diffrep.caching.load_pretrained`).
+        :func:`~diffrep.denoisers.registry.load_pretrained`).
     """
     if isinstance(denoiser, os.PathLike) or (isinstance(denoiser, str) and denoiser not in BUILT_IN):
         return load_pretrained(denoiser)
