@@ -117,6 +117,19 @@ def trainings(monkeypatch, training_lookups):
 
 
 @pytest.fixture
+def skipped_trainings(monkeypatch, training_lookups):
+    """Counts denoiser trainings and skips them: each network stays as initialized, with no losses."""
+    calls = []
+
+    def skipped(network, *args, **kwargs):
+        calls.append(1)
+        return network, []
+
+    _replace_training(monkeypatch, training_lookups, skipped)
+    return calls
+
+
+@pytest.fixture
 def training_forbidden(monkeypatch, training_lookups):
     """Fails the test as soon as a denoiser training starts, wherever it is started from."""
 
