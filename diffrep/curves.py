@@ -1,9 +1,10 @@
 """Representation-dynamics curves: probe score as a function of the noise level.
 
-The paper's first finding (section 1.1): features of a trained denoiser give a
-probe accuracy that first rises, then falls with the timestep; the peak is at
-a small but nonzero noise level. :func:`representation_curve` measures that
-curve with one denoiser training per cross-validation fold, for class labels
+The paper's first finding: features of a trained denoiser give a probe
+accuracy that first rises, then falls with the timestep, with the peak at a
+small but nonzero noise level (on our digits with grid features the curve is
+flat at small timesteps instead; see the user guide). :func:`representation_curve`
+measures that curve with one denoiser training per cross-validation fold, for class labels
 (accuracy) and for real-valued targets (R^2).
 """
 

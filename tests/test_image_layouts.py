@@ -5,7 +5,6 @@ import warnings
 import numpy as np
 import pytest
 
-import diffrep.featurizer
 from diffrep import DiffusionFeaturizer, NoiseEnsembleClassifier
 
 from .helpers import TINY
@@ -81,8 +80,7 @@ def test_a_4d_array_matching_image_shape_in_either_order(rgb, reference):
         ({"data_format": "channels_last"}, ValueError, "data_format='channels_last' describes images"),
     ],
 )
-def test_bad_data_format(table, params, error, match, monkeypatch):
-    monkeypatch.setattr(diffrep.featurizer, "train_denoiser", None)  # never reached
+def test_bad_data_format(table, params, error, match, training_forbidden):
     with pytest.raises(error, match=match):
         DiffusionFeaturizer(**TINY, **params).fit(table[0])
 

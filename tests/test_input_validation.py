@@ -6,20 +6,13 @@ import numpy as np
 import pytest
 from sklearn.exceptions import NotFittedError
 
-import diffrep.featurizer
 from diffrep import DiffusionFeaturizer
 
 from .helpers import TINY
 
 
-@pytest.fixture(autouse=True)
-def training_forbidden(monkeypatch):
-    """Every error here must come before the (slow) training starts."""
-
-    def fail(*args, **kwargs):
-        raise AssertionError("train_denoiser was called before the bad input was noticed")
-
-    monkeypatch.setattr(diffrep.featurizer, "train_denoiser", fail)
+# Every error here must come before the (slow) training starts.
+pytestmark = pytest.mark.usefixtures("training_forbidden")
 
 
 @pytest.fixture(scope="module")

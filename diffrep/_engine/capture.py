@@ -1,6 +1,6 @@
 """Collecting named activations of a network during one forward pass.
 
-Hooks exist only for the duration of one call (:func:`capture_activations`)
+Hooks exist only for the duration of one call (:func:`run_with_capture`)
 and are removed in ``finally``, so fitted estimators pickle and nothing lingers
 on the module. Every hook only records activations produced by the thread
 that registered it, so concurrent calls on a shared network do not see each

@@ -100,7 +100,7 @@ def load_source(denoiser):
     -------
     loaded : tuple of (torch.nn.Module, NoiseSchedule or None) or None
         A copy of the loaded network and its schedule (see
-        :func:`~diffrep.caching.load_pretrained`).
+        :func:`~diffrep.denoisers.registry.load_pretrained`).
     """
     if isinstance(denoiser, os.PathLike) or (isinstance(denoiser, str) and denoiser not in BUILT_IN):
         return load_pretrained(denoiser)
@@ -207,7 +207,7 @@ def default_layers(network):
     if declared:
         return tuple(declared)
     if len(getattr(network, "up_blocks", ())):
-        # The first decoder block: best of mid_block, every up block and "x0" on digits at
-        # every timestep with clean and with 40% noisy labels (benchmarks/digits_grid.py).
+        # The first decoder block: on 8x8 and 28x28 digits it ties mid_block within a few test
+        # images and leads up_blocks.1 at 40% label noise (benchmarks/feature_quality.py, user guide).
         return ("up_blocks.0",)
     return ("x0",)
