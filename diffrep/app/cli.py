@@ -47,7 +47,7 @@ def _parser():
         sub.add_argument("--timesteps", type=_int_list, default=None,
                          help="comma-separated DDPM timesteps, larger = noisier (default: 0,10,25,50,100,200,400,700,999)")
         sub.add_argument("--layers", type=_str_list, default=None,
-                         help="comma-separated layers to capture (default: the backbone's default, up_blocks.0 for a UNet)")
+                         help="comma-separated layers to capture (default: the backbone's default: up_blocks.0 for the built-in UNet)")
         sub.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
         sub.add_argument("--max-steps", type=int, default=None, help="denoiser training steps")
         sub.add_argument("--rates", type=lambda s: tuple(float(v) for v in s.split(",")), default=(0.0, 0.4),
