@@ -1,4 +1,4 @@
-"""Capturing activations: hooks live for one call, each thread sees its own, the forward stops early."""
+"""Capturing activations: a capture lives for one call, each thread sees its own, the forward stops early."""
 
 import sys
 import threading
