@@ -38,9 +38,9 @@ from ._engine.extraction import POOLINGS, PRECISIONS, FeatureExtractor, autocast
 from ._engine.reuse import extracted_once, is_sharing, trained_once
 from ._engine.scaling import SCALINGS, DataScaler
 from ._engine.training_config import TrainingConfig, fingerprint_array, random_device_type
-from .denoisers.factory import BUILT_IN, default_layers, load_source, obtain_denoiser, resolve_schedule
+from .denoisers.description import describe_denoiser, reads_images
+from .denoisers.factory import BUILT_IN, load_source, obtain_denoiser
 from .denoisers.loading import load_denoiser, save_denoiser
-from .denoisers.pipelines import PipelineDenoiser
 from .denoisers.unet import default_max_steps
 from .images import load_batch, read_images
 from .schedules import PREDICTION_TYPES
@@ -230,6 +230,11 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         The denoiser used for features (the EMA weights after training), on ``device_``.
     schedule_ : NoiseSchedule
         The noise schedule of the denoiser.
+    denoiser_description_ : DenoiserDescription
+        What ``fit`` resolved about the denoiser, once: its schedule and
+        prediction type, default layers, whether its activations are patch
+        tokens, the input scaling ``scaling="auto"`` picks, whether it reads
+        images itself (see :mod:`diffrep.denoisers.description`).
     timesteps_ : tuple of int
         Validated ``timesteps``.
     sigmas_ : ndarray of shape (n_timesteps,)
@@ -361,15 +366,6 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         self.checkpoint_every = checkpoint_every
         self.condition = condition
 
-    # ------------------------------------------------------------------ checks
-    def _scaling_kind(self, network):
-        if self.scaling != "auto":
-            return self.scaling
-        declared = getattr(network, "input_scaling", None)
-        if declared is not None:
-            return declared
-        return "minmax" if len(self.sample_shape_) == 3 else "standard"
-
     # --------------------------------------------------------------- fitting
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -397,12 +393,12 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
             np.iinfo(np.int32).max, size=3
         )
         network, schedule, built_in, X_2d = self._obtain(X, init_seed)
-        schedule = resolve_schedule(
-            network, schedule, self.num_train_timesteps, self.beta_schedule, self.prediction_type
-        )
+        description = self._describe(network, schedule)
+        schedule = description.schedule
         self.timesteps_ = check_timesteps(self.timesteps, schedule.num_train_timesteps)
-        self.layers_ = check_layers(self.layers, network, default_layers(network))
-        self.scaler_ = None if self._reads_images(network) else DataScaler(self._scaling_kind(network)).fit(X_2d)
+        self.layers_ = check_layers(self.layers, network, description.default_layers)
+        scaling = description.input_scaling if self.scaling == "auto" else self.scaling
+        self.scaler_ = None if description.reads_images else DataScaler(scaling).fit(X_2d)
         self.device_ = resolve_device(self.device)
         train = built_in if self.train_denoiser == "auto" else self.train_denoiser
         self.loss_curve_, interrupted = [], None
@@ -416,15 +412,23 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         self.schedule_ = schedule
         self.sigmas_ = schedule.sigmas(self.timesteps_)
         self.noise_seed_ = int(noise_seed)
+        self.denoiser_description_ = description
         self.feature_info_ = self._extractor().describe(self.sample_shape_, self.timesteps_[0])
         if interrupted is not None:
             raise interrupted
         return self
 
+    def _describe(self, network, schedule):
+        """The denoiser's description, resolved against this featurizer's parameters."""
+        return describe_denoiser(
+            network, schedule, self.sample_shape_, num_train_timesteps=self.num_train_timesteps,
+            beta_schedule=self.beta_schedule, prediction_type=self.prediction_type,
+        )
+
     @staticmethod
     def _reads_images(network):
         """Whether the denoiser is a pretrained pipeline that reads RGB images of any size."""
-        return isinstance(network, PipelineDenoiser)
+        return reads_images(network)
 
     def _obtain(self, X, seed):
         """The denoiser, its schedule, whether it is built in, and ``X`` validated for it.
@@ -527,6 +531,7 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
             self.device_,
             grid=check_pooling_grid(self.pooling_grid),
             precision=self.precision,
+            token_activations=self.denoiser_description_.token_activations,
         )
 
     def _prepare(self, batch):
@@ -537,7 +542,7 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         """
         if self.scaler_ is not None:
             return self._scaled(batch)
-        images = to_device(load_batch(batch, self.network_.image_size), self.device_)
+        images = to_device(load_batch(batch, self.denoiser_description_.image_size), self.device_)
         with autocast(self.device_, self.precision):
             return self.network_.encode(images).float(), images
 
@@ -714,6 +719,7 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         self.schedule_ = schedule
         self.sigmas_ = schedule.sigmas(self.timesteps_)
         self.noise_seed_ = state["noise_seed"]
+        self.denoiser_description_ = self._describe(network, schedule)
         self.feature_info_ = self._extractor().describe(self.sample_shape_, self.timesteps_[0])
 
     def __getstate__(self):

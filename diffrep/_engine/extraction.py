@@ -255,10 +255,7 @@ class FeatureExtractor:
     n_draws : int
         Noise draws per (sample, timestep) pair; features are averaged over them.
     layers : tuple of str
-        Submodule names, or ``"x0"`` for the clean-input estimate. When the
-        network declares ``token_activations``, 3-D activations are token
-        sequences and are pooled over the tokens (``"none"`` flattens them on
-        the patch grid; see :func:`feature_map`).
+        Submodule names, or ``"x0"`` for the clean-input estimate.
     pooling : {"mean", "max", "none"}
     device : torch.device
     grid : tuple of (int, int), default=(1, 1)
@@ -270,10 +267,14 @@ class FeatureExtractor:
     channels_last : bool or None, default=None
         Feed image batches in channels-last memory layout. None enables it
         on CUDA with bfloat16, where tensor-core convolutions want it.
+    token_activations : bool, default=False
+        Whether 3-D activations are token sequences (the denoiser's
+        description says so): they are then pooled over the tokens
+        (``"none"`` flattens them on the patch grid; see :func:`feature_map`).
     """
 
     def __init__(self, network, schedule, noise_seed, n_draws, layers, pooling, device, grid=(1, 1),
-                 precision="float32", channels_last=None):
+                 precision="float32", channels_last=None, token_activations=False):
         self.network = network
         self.schedule = schedule
         self.noise_seed = int(noise_seed)
@@ -288,7 +289,7 @@ class FeatureExtractor:
         self.channels_last = channels_last
         self._modules = tuple(name for name in self.layers if name != CLEAN_ESTIMATE)
         self._need_output = CLEAN_ESTIMATE in self.layers
-        self.token_activations = bool(getattr(network, "token_activations", False))
+        self.token_activations = bool(token_activations)
 
     def _forward(self, x_t, timesteps):
         """Captured activations (and ``"x0"``) of one batch of noisy inputs."""
