@@ -264,6 +264,13 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         stops too. A partial training never enters the ``memory`` cache. A
         Ctrl-C after training stopped aborts the fit.
 
+    reused_training_ : bool
+        True when this fit trained nothing because the trained weights came
+        from the ``memory`` cache or from an equal training earlier in the
+        same study (see :func:`~diffrep.label_noise_study`); False when it
+        trained, or when it did not train at all (``n_steps_ == 0``).
+        :meth:`from_pretrained` sets it True: the saved weights are reused.
+
     See Also
     --------
     diffrep.schedules.NoiseSchedule : Timestep, alpha-bar and sigma conversions.
@@ -401,7 +408,7 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         self.scaler_ = None if description.reads_images else DataScaler(scaling).fit(X_2d)
         self.device_ = resolve_device(self.device)
         train = built_in if self.train_denoiser == "auto" else self.train_denoiser
-        self.loss_curve_, interrupted = [], None
+        self.loss_curve_, self.reused_training_, interrupted = [], False, None
         max_steps = default_max_steps(self.sample_shape_) if self.max_steps is None else self.max_steps
         if train and max_steps > 0:
             network, self.loss_curve_, interrupted = self._train(
@@ -489,23 +496,29 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
             seed=int(seed),
             random_device=random_device_type(self.device_),
         )
-        train_network = functools.partial(
-            train_denoiser,
-            network,
-            data,
-            schedule,
-            config,
-            device=self.device_,
-            verbose=self.verbose,
-            checkpoint_dir=self.checkpoint_dir,
-            checkpoint_every=self.checkpoint_every,
-        )
+        trainings = []
+
+        def train_network():
+            trainings.append(config.fingerprint)
+            return train_denoiser(
+                network,
+                data,
+                schedule,
+                config,
+                device=self.device_,
+                verbose=self.verbose,
+                checkpoint_dir=self.checkpoint_dir,
+                checkpoint_every=self.checkpoint_every,
+            )
+
         try:
             trained, loss_curve = trained_once(
                 config.fingerprint, functools.partial(fitted_denoiser, memory, config, network, train_network)
             )
         except TrainingInterrupted as interrupted:
+            self.reused_training_ = False
             return interrupted.network, interrupted.loss_curve, interrupted
+        self.reused_training_ = not trainings
         return trained, loss_curve, None
 
     def _cache(self):
@@ -714,6 +727,7 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         self.scaler_.offset_, self.scaler_.scale_ = arrays["scaler_offset"], arrays["scaler_scale"]
         self.loss_curve_ = list(state["loss_curve"])
         self.n_steps_ = state["n_steps"]
+        self.reused_training_ = True
         self.device_ = resolve_device(self.device)
         self.network_ = network.to(self.device_).eval().requires_grad_(False)
         self.schedule_ = schedule

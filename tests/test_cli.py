@@ -164,3 +164,13 @@ def test_quiet_silences_the_probes_convergence_warnings(monkeypatch, tmp_path, q
         warnings.simplefilter("always")
         assert main(["demo", *options]) == 1
     assert any(issubclass(w.category, ConvergenceWarning) for w in caught) is not quiet
+
+
+def test_a_second_run_announces_the_cache_hit(tmp_path, capsys):
+    args = ["demo", "--quick", "--out", str(tmp_path), "--memory", str(tmp_path / "cache"), *FAST]
+    assert main(args) == 0
+    first = capsys.readouterr().out
+    assert main(args) == 0
+    second = capsys.readouterr().out
+    assert "reused from the cache" not in first
+    assert f"3 training steps reused from the cache {tmp_path / 'cache'}" in second

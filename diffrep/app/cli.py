@@ -113,8 +113,10 @@ def _report(args, X, y, defaults, name, n_threads):
         X, y, timesteps=timesteps, rates=args.rates, featurizer=featurizer,
         random_state=args.seed, verbose=0 if args.quiet else 1,
     )
+    source = (f"{fitted.n_steps_} training steps reused from the cache {args.memory}" if fitted.reused_training_
+              else f"{fitted.n_steps_} training steps")
     print(f"denoiser: {type(fitted.network_).__name__} on {fitted.device_}, "
-          f"{fitted.n_steps_} training steps in {seconds['training']:.1f} s; layers {list(fitted.layers_)}")
+          f"{source} in {seconds['training']:.1f} s; layers {list(fitted.layers_)}")
     print(demo.format_table(results, fitted.sigmas_))
     args.out.mkdir(parents=True, exist_ok=True)
     figure = args.out / f"{name}_curve.png"
