@@ -15,11 +15,11 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.metrics import check_scoring, get_scorer_names
 from sklearn.model_selection import KFold, StratifiedKFold, check_cv
 from sklearn.pipeline import Pipeline
-from sklearn.utils import _safe_indexing
-from sklearn.utils._param_validation import HasMethods, StrOptions, validate_params
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_array, check_consistent_length, column_or_1d
 
+from ._engine.sklearn_compat import HasMethods, StrOptions, validate_params
+from ._engine.sklearn_compat import safe_indexing as _safe_indexing
 from ._engine.pipelines import chain, locate_featurizer
 from ._engine.probes import check_featurizer, extract_blocks, fit_featurizer, score_probe
 from ._engine.reuse import shared_work

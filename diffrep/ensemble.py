@@ -13,21 +13,22 @@ from numbers import Integral
 
 import numpy as np
 from scipy.special import softmax
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context, clone, is_classifier
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone, is_classifier
 from sklearn.frozen import FrozenEstimator
 from sklearn.metrics import check_scoring, get_scorer_names
 from sklearn.model_selection import KFold, StratifiedKFold, check_cv
 from sklearn.preprocessing import LabelEncoder
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
-    _check_sample_weight,
     check_array,
     check_consistent_length,
     check_is_fitted,
     column_or_1d,
 )
 
+from ._engine.sklearn_compat import HasMethods, Interval, StrOptions
+from ._engine.sklearn_compat import check_sample_weight as _check_sample_weight
+from ._engine.sklearn_compat import fit_context as _fit_context
 from ._engine.probes import (
     check_weighted_probe,
     extract_blocks,

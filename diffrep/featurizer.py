@@ -13,11 +13,13 @@ from numbers import Real
 import joblib
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
+from sklearn.utils.validation import check_is_fitted
 
+from ._engine.sklearn_compat import Interval, StrOptions
+from ._engine.sklearn_compat import check_feature_names_in as _check_feature_names_in
+from ._engine.sklearn_compat import fit_context as _fit_context
 from ._engine.device import available_or_cpu, resolve_device
 from ._engine.persistence import read_featurizer_files, write_featurizer_files
 from ._engine.validation import (

@@ -17,11 +17,12 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.frozen import FrozenEstimator
-from sklearn.utils import _safe_indexing, check_random_state
-from sklearn.utils._param_validation import HasMethods, Interval, validate_params
+from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d
 
+from ._engine.sklearn_compat import HasMethods, Interval, validate_params
+from ._engine.sklearn_compat import safe_indexing as _safe_indexing
 from ._engine.denoising_error import baseline_errors, x0_errors
 from ._engine.reuse import shared_work
 from ._engine.tables import import_pandas

@@ -14,17 +14,12 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.metrics import check_scoring, get_scorer_names
 from sklearn.model_selection import StratifiedKFold, check_cv, train_test_split
-from sklearn.utils import _safe_indexing, check_random_state
-from sklearn.utils._param_validation import (
-    Interval,
-    InvalidParameterError,
-    RealNotInt,
-    StrOptions,
-    validate_params,
-)
+from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
+from ._engine.sklearn_compat import Interval, InvalidParameterError, RealNotInt, StrOptions, validate_params
+from ._engine.sklearn_compat import safe_indexing as _safe_indexing
 from ._engine.reuse import shared_work
 from ._engine.tables import score_table
 from ._engine.validation import Count

@@ -12,15 +12,17 @@ from __future__ import annotations
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import RidgeCV
 from sklearn.model_selection import StratifiedKFold, check_cv
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import LabelEncoder, StandardScaler
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._engine.sklearn_compat import Interval
+from ._engine.sklearn_compat import check_sample_weight as _check_sample_weight
+from ._engine.sklearn_compat import fit_context as _fit_context
 from ._engine.probes import logistic_path_scores, one_standard_error_choice, standardized_logistic
 
 # Inverse regularization strengths tried, weakest regularization last. On 28x28 digits

@@ -11,8 +11,9 @@ import numbers
 from numbers import Integral
 
 import numpy as np
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import validate_data
+
+from .sklearn_compat import Interval
 
 
 class Count(Interval):

@@ -20,13 +20,14 @@ from numbers import Integral
 import numpy as np
 from scipy.linalg import subspace_angles
 from scipy.optimize import linear_sum_assignment
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.preprocessing import normalize
 from sklearn.utils import check_array
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._engine.sklearn_compat import Interval
+from .._engine.sklearn_compat import fit_context as _fit_context
 from .model import _check_positive_int, _check_real, _top_right_singular_vectors
 
 __all__ = [

@@ -34,7 +34,8 @@ from numbers import Integral, Real
 import numpy as np
 from scipy.special import softmax
 from sklearn.utils import check_array, check_random_state
-from sklearn.utils._param_validation import Interval, validate_params
+
+from .._engine.sklearn_compat import Interval, validate_params
 
 _ORTHONORMAL_ATOL = 1e-5
 
