@@ -35,6 +35,7 @@ from ._engine.validation import (
 )
 from ._engine.cache import cache_location, fitted_denoiser
 from ._engine.caller import user_stacklevel
+from ._engine.notices import CacheWarning
 from ._engine.checkpoints import check_checkpoint_dir
 from ._engine.extraction import POOLINGS, PRECISIONS, FeatureExtractor, autocast, feature_labels, to_device
 from ._engine.reuse import extracted_once, is_sharing, trained_once
@@ -510,7 +511,7 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
             f"memory={self.memory!r} caches nothing: with random_state={self.random_state!r} every fit draws "
             "another training seed, so no fit could reuse a cached denoiser. Pass an int random_state to "
             "cache trained denoisers.",
-            UserWarning,
+            CacheWarning,
             stacklevel=user_stacklevel(),
         )
         return None

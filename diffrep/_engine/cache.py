@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from .caller import user_stacklevel
+from .notices import CacheWarning
 from .files import atomic_write, sealed, unsealed
 
 
@@ -54,7 +55,7 @@ def _write_entry(path, fingerprint, network, loss_curve):
         warnings.warn(
             f"Cannot write to the memory cache at {path.parent} ({exc.strerror or exc}); "
             "the trained denoiser is used but not cached.",
-            UserWarning,
+            CacheWarning,
             stacklevel=user_stacklevel(),
         )
 
@@ -81,7 +82,7 @@ def _read_entry(path, fingerprint, network):
     except Exception as exc:  # whatever is wrong with an entry, it is retrained, never served
         reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
         warnings.warn(
-            f"Ignoring the memory cache entry {path} ({reason}); training again.", UserWarning,
+            f"Ignoring the memory cache entry {path} ({reason}); training again.", CacheWarning,
             stacklevel=user_stacklevel(),
         )
         return None

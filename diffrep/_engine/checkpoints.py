@@ -43,6 +43,7 @@ from pathlib import Path
 import torch
 
 from .caller import user_stacklevel
+from .notices import CheckpointWarning
 from .files import atomic_write, remove_stray_temporaries, sealed, unsealed
 
 FORMAT = "diffrep-training-checkpoint-2"
@@ -173,7 +174,7 @@ class TrainingCheckpoint:
             warnings.warn(
                 f"Cannot write training checkpoints to checkpoint_dir={os.fspath(self.path.parent)!r} "
                 f"({exc.strerror or exc}); training goes on without checkpoints after step {len(loss_curve)}.",
-                UserWarning,
+                CheckpointWarning,
                 stacklevel=user_stacklevel(),
             )
 
@@ -189,7 +190,7 @@ class TrainingCheckpoint:
         except (OSError, ValueError) as reason:
             warnings.warn(
                 f"Ignoring the checkpoint {self.path}: {reason}. Training starts from step 0 and overwrites it.",
-                UserWarning,
+                CheckpointWarning,
                 stacklevel=user_stacklevel(),
             )
             return None

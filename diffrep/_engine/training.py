@@ -12,6 +12,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .caller import user_stacklevel
+from .notices import CostWarning
 from .capture import first_tensor
 from .checkpoints import TrainingCheckpoint
 
@@ -199,7 +200,7 @@ class CostNotice:
                     f"{_duration(seconds)}. Pass verbose=1 to see its progress; memory= keeps the trained "
                     "denoiser for later fits; a smaller max_steps trades some accuracy for time (the user "
                     "guide's 'Training time' has measured figures).",
-                    UserWarning,
+                    CostWarning,
                     stacklevel=user_stacklevel(),
                 )
 
