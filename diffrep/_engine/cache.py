@@ -24,6 +24,7 @@ import torch
 from .caller import user_stacklevel
 from .notices import CacheWarning
 from .files import atomic_write, sealed, unsealed
+from .finiteness import non_finite_tensors
 
 
 # ----------------------------------------------------------- trained cache
@@ -75,7 +76,7 @@ def _read_entry(path, fingerprint, network):
         if not isinstance(loss_curve, list) or not all(isinstance(v, float) and np.isfinite(v) for v in loss_curve):
             raise ValueError("its loss curve is not a list of finite numbers")
         tensors = load(payload)
-        if not all(torch.isfinite(value).all() for value in tensors.values() if value.is_floating_point()):
+        if non_finite_tensors(tensors.items()):
             raise ValueError("it holds NaN or infinite weights")
         trained = copy.deepcopy(network).to("cpu")
         trained.load_state_dict(tensors, strict=True)

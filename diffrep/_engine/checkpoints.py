@@ -45,6 +45,7 @@ import torch
 from .caller import user_stacklevel
 from .notices import CheckpointWarning
 from .files import atomic_write, remove_stray_temporaries, sealed, unsealed
+from .finiteness import non_finite_tensors
 
 FORMAT = "diffrep-training-checkpoint-2"
 _MAGIC = FORMAT.encode() + b"\n"
@@ -105,7 +106,7 @@ def _check_resumable(state, max_steps):
     if len(loss_curve) > max_steps:
         raise ValueError(f"it is further along ({len(loss_curve)} steps) than this run of max_steps={max_steps}")
     weights = (state["network"], state["ema"], state["optimizer"])
-    if not all(torch.isfinite(value).all() for value in _tensors(weights) if value.is_floating_point()):
+    if non_finite_tensors(enumerate(_tensors(weights))):
         raise ValueError("it holds NaN or infinite weights or optimizer state")
     optimizer_state = state["optimizer"].get("state", {}) if isinstance(state["optimizer"], dict) else {}
     optimizer_steps = {int(entry["step"]) for entry in optimizer_state.values() if "step" in entry}

@@ -15,6 +15,7 @@ from .caller import user_stacklevel
 from .notices import CostWarning
 from .capture import first_tensor
 from .checkpoints import TrainingCheckpoint
+from .finiteness import non_finite_tensors
 
 _clock = time.perf_counter  # replaced by tests that simulate a slow machine
 
@@ -122,9 +123,9 @@ class TrainingInterrupted(KeyboardInterrupt):
 def _non_finite(*networks):
     """The name of a parameter or buffer of ``networks`` holding NaN or infinity, or None."""
     for network in networks:
-        for name, tensor in network.state_dict().items():
-            if tensor.is_floating_point() and not torch.isfinite(tensor).all():
-                return name
+        names = non_finite_tensors(network.state_dict().items())
+        if names:
+            return names[0]
     return None
 
 
