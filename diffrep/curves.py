@@ -9,6 +9,8 @@ curve with one denoiser training per cross-validation fold, for class labels
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from sklearn.base import is_classifier, is_regressor
 from sklearn.frozen import FrozenEstimator
@@ -26,6 +28,12 @@ from ._engine.reuse import shared_work
 from ._engine.tables import score_table
 from ._engine.validation import check_timesteps
 from .probes import default_probe, default_regression_probe
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from numpy.typing import ArrayLike
+    from sklearn.base import BaseEstimator
+    from ._engine.type_aliases import CVLike, RandomStateLike, TimestepsLike
 
 TASKS = ("auto", "classification", "regression")
 
@@ -102,8 +110,17 @@ def _curve_parts(featurizer, estimator):
     prefer_skip_nested_validation=False,
 )
 def representation_curve(
-    featurizer, X, y, timesteps, estimator=None, cv=5, random_state=None, *, groups=None, scoring=None,
-    task="auto",
+    featurizer: BaseEstimator,
+    X: ArrayLike,
+    y: ArrayLike,
+    timesteps: TimestepsLike,
+    estimator: BaseEstimator | None = None,
+    cv: CVLike = 5,
+    random_state: RandomStateLike = None,
+    *,
+    groups: ArrayLike | None = None,
+    scoring: str | Callable[..., float] | None = None,
+    task: str = "auto",
 ):
     """Cross-validated probe score at each timestep of one denoiser.
 

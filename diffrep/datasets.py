@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import csv
 from pathlib import Path
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from ._engine.type_aliases import PathLike
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
@@ -76,7 +81,7 @@ def _load_image_folder(path):
     return np.stack(images).astype(np.float64), np.array(labels)
 
 
-def load_labelled_data(path, label_column="label"):
+def load_labelled_data(path: PathLike, label_column: str = "label"):
     """Read a labelled data set from a file or an image folder.
 
     Parameters

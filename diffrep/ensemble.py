@@ -9,6 +9,8 @@ applies the same recipe to continuous targets and averages predictions.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from numbers import Integral
 
 import numpy as np
@@ -41,6 +43,10 @@ from ._engine.validation import check_timesteps, read_samples
 from .featurizer import DiffusionFeaturizer
 from .probes import LogisticProbeCV, default_probe, default_regression_probe
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from ._engine.type_aliases import CVLike, RandomStateLike, TimestepsLike
+
 SELECTIONS = ("neighbors", "all")
 AGGREGATIONS = ("logits", "proba", "vote")
 
@@ -66,14 +72,14 @@ class _NoiseEnsemble(BaseEstimator):
 
     def __init__(
         self,
-        featurizer=None,
-        timesteps=(0, 10, 25, 50, 100, 200),
-        selection="neighbors",
-        n_neighbors=2,
-        estimator=None,
-        cv=3,
-        scoring=None,
-        random_state=None,
+        featurizer: BaseEstimator | None = None,
+        timesteps: TimestepsLike = (0, 10, 25, 50, 100, 200),
+        selection: str = "neighbors",
+        n_neighbors: int = 2,
+        estimator: BaseEstimator | None = None,
+        cv: CVLike = 3,
+        scoring: str | Callable[..., float] | None = None,
+        random_state: RandomStateLike = None,
     ):
         self.featurizer = featurizer
         self.timesteps = timesteps
@@ -358,15 +364,15 @@ class NoiseEnsembleClassifier(ClassifierMixin, _NoiseEnsemble):
 
     def __init__(
         self,
-        featurizer=None,
-        timesteps=(0, 10, 25, 50, 100, 200),
-        selection="neighbors",
-        n_neighbors=2,
-        estimator=None,
-        aggregation="logits",
-        cv=3,
-        scoring=None,
-        random_state=None,
+        featurizer: BaseEstimator | None = None,
+        timesteps: TimestepsLike = (0, 10, 25, 50, 100, 200),
+        selection: str = "neighbors",
+        n_neighbors: int = 2,
+        estimator: BaseEstimator | None = None,
+        aggregation: str = "logits",
+        cv: CVLike = 3,
+        scoring: str | Callable[..., float] | None = None,
+        random_state: RandomStateLike = None,
     ):
         super().__init__(
             featurizer=featurizer,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import copy
 import functools
 import math
@@ -48,6 +50,10 @@ from .denoisers.unet import default_max_steps
 from .images import load_batch, read_images
 from .schedules import PREDICTION_TYPES
 from ._engine.training import TrainingInterrupted, train_denoiser
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from ._engine.type_aliases import PathLike, RandomStateLike, TimestepsLike
 
 
 # The largest learning rate the float32 optimizer can hold.
@@ -306,32 +312,32 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
 
     def __init__(
         self,
-        timesteps=(50,),
-        layers=None,
-        pooling="max",
-        pooling_grid=4,
-        denoiser="auto",
-        image_shape=None,
-        data_format="auto",
-        n_noise_draws=1,
-        num_train_timesteps=1000,
-        beta_schedule="linear",
-        prediction_type="epsilon",
-        scaling="auto",
-        train_denoiser="auto",
-        model_width=None,
-        max_steps=None,
-        batch_size=128,
-        learning_rate=1e-3,
-        ema_decay=0.999,
-        device="auto",
-        precision="float32",
-        verbose=0,
-        random_state=None,
-        memory=None,
-        checkpoint_dir=None,
-        checkpoint_every=500,
-        condition=None,
+        timesteps: TimestepsLike = (50,),
+        layers: str | Sequence[str] | None = None,
+        pooling: str = "max",
+        pooling_grid: int | tuple[int, int] = 4,
+        denoiser: str | PathLike | torch.nn.Module = "auto",
+        image_shape: tuple[int, ...] | None = None,
+        data_format: str = "auto",
+        n_noise_draws: int = 1,
+        num_train_timesteps: int = 1000,
+        beta_schedule: str = "linear",
+        prediction_type: str = "epsilon",
+        scaling: str = "auto",
+        train_denoiser: str | bool = "auto",
+        model_width: int | None = None,
+        max_steps: int | None = None,
+        batch_size: int = 128,
+        learning_rate: float = 1e-3,
+        ema_decay: float = 0.999,
+        device: str = "auto",
+        precision: str = "float32",
+        verbose: int = 0,
+        random_state: RandomStateLike = None,
+        memory: PathLike | joblib.Memory | None = None,
+        checkpoint_dir: PathLike | None = None,
+        checkpoint_every: int = 500,
+        condition: int | str | None = None,
     ):
         self.timesteps = timesteps
         self.layers = layers

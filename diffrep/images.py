@@ -18,10 +18,17 @@ fit in memory still transforms.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import os
 
 import numpy as np
 import torch
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from numpy.typing import ArrayLike
+    from ._engine.type_aliases import PathLike
 
 
 def _is_path(value):
@@ -39,7 +46,7 @@ def _paths(array):
     return array.astype(object)
 
 
-def read_images(X):
+def read_images(X: ArrayLike | Sequence[PathLike]):
     """Validate image input; return it without reading files or copying pixels.
 
     Parameters
@@ -86,7 +93,7 @@ def _channel_axis(array):
     return None
 
 
-def read_image_file(path):
+def read_image_file(path: PathLike):
     """One image file as RGB floats in ``[0, 1]``, channels first.
 
     Parameters
@@ -133,7 +140,7 @@ def _channels_first(array):
     return array if _channel_axis(array) == 1 else array.transpose(0, 3, 1, 2)
 
 
-def resize_center_crop(images, size):
+def resize_center_crop(images: np.ndarray, size: int | tuple[int, int]):
     """Scale images so that the shorter side is ``size``, then crop the center square.
 
     Cropping the largest centered square first and resizing it gives the same
@@ -165,7 +172,7 @@ def _resized(pixels, size):
     return square.expand(-1, 3, -1, -1) if square.shape[1] == 1 else square
 
 
-def load_batch(images, size):
+def load_batch(images: np.ndarray, size: int | tuple[int, int]):
     """One batch of :func:`read_images` output as RGB floats of the model's size.
 
     Parameters

@@ -8,6 +8,8 @@ noise rate is high.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from numbers import Real
 
 import numpy as np
@@ -23,6 +25,12 @@ from ._engine.sklearn_compat import safe_indexing as _safe_indexing
 from ._engine.reuse import shared_work
 from ._engine.tables import score_table
 from ._engine.validation import Count
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from numpy.typing import ArrayLike
+    from sklearn.base import BaseEstimator
+    from ._engine.type_aliases import CVLike, RandomStateLike
 
 KINDS = ("symmetric", "asymmetric", "uniform")
 
@@ -62,7 +70,13 @@ def _mapping_codes(mapping, classes):
     },
     prefer_skip_nested_validation=True,
 )
-def corrupt_labels(y, rate, kind="symmetric", mapping=None, random_state=None):
+def corrupt_labels(
+    y: ArrayLike,
+    rate: float,
+    kind: str = "symmetric",
+    mapping: ArrayLike | None = None,
+    random_state: RandomStateLike = None,
+):
     """Change (for ``kind="uniform"``, redraw) exactly ``round(rate * n_samples)`` labels, chosen at random.
 
     Two conventions exist; name the one you report. With the default
@@ -191,18 +205,18 @@ def _splits(y, test_size, cv, groups, random_state):
     prefer_skip_nested_validation=False,
 )
 def label_noise_study(
-    estimators,
-    X,
-    y,
-    rates=(0.0, 0.2, 0.4, 0.6, 0.8),
-    test_size=0.25,
-    n_repeats=3,
-    kind="symmetric",
-    random_state=None,
+    estimators: dict[str, BaseEstimator],
+    X: ArrayLike,
+    y: ArrayLike,
+    rates: Sequence[float] = (0.0, 0.2, 0.4, 0.6, 0.8),
+    test_size: float = 0.25,
+    n_repeats: int = 3,
+    kind: str = "symmetric",
+    random_state: RandomStateLike = None,
     *,
-    cv=None,
-    groups=None,
-    scoring=None,
+    cv: CVLike = None,
+    groups: ArrayLike | None = None,
+    scoring: str | Callable[..., float] | None = None,
 ):
     """Test score of estimators trained on corrupted labels, per noise rate.
 

@@ -9,6 +9,8 @@ given, noisy or not: :class:`LogisticProbeCV`.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from numbers import Integral, Real
 
 import numpy as np
@@ -24,6 +26,10 @@ from ._engine.sklearn_compat import Interval
 from ._engine.sklearn_compat import check_sample_weight as _check_sample_weight
 from ._engine.sklearn_compat import fit_context as _fit_context
 from ._engine.probes import logistic_path_scores, one_standard_error_choice, standardized_logistic
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from ._engine.type_aliases import CVLike, RandomStateLike
 
 # Inverse regularization strengths tried, weakest regularization last. On 28x28 digits
 # (benchmarks/feature_quality.py --defaults) the ensemble chose 1e-4 at 80% label noise,
@@ -102,7 +108,14 @@ class LogisticProbeCV(ClassifierMixin, BaseEstimator):
         "random_state": ["random_state"],
     }
 
-    def __init__(self, Cs=DEFAULT_CS, cv=3, max_iter=1000, tol=1e-4, random_state=None):
+    def __init__(
+        self,
+        Cs: Sequence[float] = DEFAULT_CS,
+        cv: CVLike = 3,
+        max_iter: int = 1000,
+        tol: float = 1e-4,
+        random_state: RandomStateLike = None,
+    ):
         self.Cs = Cs
         self.cv = cv
         self.max_iter = max_iter
