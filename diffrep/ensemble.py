@@ -9,9 +9,8 @@ applies the same recipe to continuous targets and averages predictions.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from numbers import Integral
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.special import softmax

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import copy
 import functools
 import math
@@ -11,6 +9,7 @@ import numbers
 import os
 import warnings
 from numbers import Real
+from typing import TYPE_CHECKING
 
 import joblib
 import numpy as np

@@ -18,9 +18,8 @@ fit in memory still transforms.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch

@@ -8,9 +8,8 @@ noise rate is high.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from numbers import Real
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sklearn.base import clone

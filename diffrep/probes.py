@@ -9,9 +9,8 @@ given, noisy or not: :class:`LogisticProbeCV`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from numbers import Integral, Real
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin

@@ -15,9 +15,8 @@ Noise levels ``sigma`` are in the variance-exploding convention
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from numbers import Integral
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.linalg import subspace_angles

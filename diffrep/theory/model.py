@@ -29,9 +29,8 @@ class log-likelihoods (plus ``log pi_k``). For zero means the posterior mean is
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from numbers import Integral, Real
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.special import softmax
