@@ -10,24 +10,26 @@ applies the same recipe to continuous targets and averages predictions.
 from __future__ import annotations
 
 from numbers import Integral
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.special import softmax
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context, clone, is_classifier
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone, is_classifier
 from sklearn.frozen import FrozenEstimator
 from sklearn.metrics import check_scoring, get_scorer_names
 from sklearn.model_selection import KFold, StratifiedKFold, check_cv
 from sklearn.preprocessing import LabelEncoder
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
-    _check_sample_weight,
     check_array,
     check_consistent_length,
     check_is_fitted,
     column_or_1d,
 )
 
+from ._engine.sklearn_compat import HasMethods, Interval, StrOptions
+from ._engine.sklearn_compat import check_sample_weight as _check_sample_weight
+from ._engine.sklearn_compat import fit_context as _fit_context
 from ._engine.probes import (
     check_weighted_probe,
     extract_blocks,
@@ -39,6 +41,10 @@ from ._engine.probes import (
 from ._engine.validation import check_timesteps, read_samples
 from .featurizer import DiffusionFeaturizer
 from .probes import LogisticProbeCV, default_probe, default_regression_probe
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from ._engine.type_aliases import CVLike, RandomStateLike, TimestepsLike
 
 SELECTIONS = ("neighbors", "all")
 AGGREGATIONS = ("logits", "proba", "vote")
@@ -65,14 +71,14 @@ class _NoiseEnsemble(BaseEstimator):
 
     def __init__(
         self,
-        featurizer=None,
-        timesteps=(0, 10, 25, 50, 100, 200),
-        selection="neighbors",
-        n_neighbors=2,
-        estimator=None,
-        cv=3,
-        scoring=None,
-        random_state=None,
+        featurizer: BaseEstimator | None = None,
+        timesteps: TimestepsLike = (0, 10, 25, 50, 100, 200),
+        selection: str = "neighbors",
+        n_neighbors: int = 2,
+        estimator: BaseEstimator | None = None,
+        cv: CVLike = 3,
+        scoring: str | Callable[..., float] | None = None,
+        random_state: RandomStateLike = None,
     ):
         self.featurizer = featurizer
         self.timesteps = timesteps
@@ -357,15 +363,15 @@ class NoiseEnsembleClassifier(ClassifierMixin, _NoiseEnsemble):
 
     def __init__(
         self,
-        featurizer=None,
-        timesteps=(0, 10, 25, 50, 100, 200),
-        selection="neighbors",
-        n_neighbors=2,
-        estimator=None,
-        aggregation="logits",
-        cv=3,
-        scoring=None,
-        random_state=None,
+        featurizer: BaseEstimator | None = None,
+        timesteps: TimestepsLike = (0, 10, 25, 50, 100, 200),
+        selection: str = "neighbors",
+        n_neighbors: int = 2,
+        estimator: BaseEstimator | None = None,
+        aggregation: str = "logits",
+        cv: CVLike = 3,
+        scoring: str | Callable[..., float] | None = None,
+        random_state: RandomStateLike = None,
     ):
         super().__init__(
             featurizer=featurizer,

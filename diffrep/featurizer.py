@@ -9,15 +9,18 @@ import numbers
 import os
 import warnings
 from numbers import Real
+from typing import TYPE_CHECKING
 
 import joblib
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
+from sklearn.utils.validation import check_is_fitted
 
+from ._engine.sklearn_compat import Interval, StrOptions
+from ._engine.sklearn_compat import check_feature_names_in as _check_feature_names_in
+from ._engine.sklearn_compat import fit_context as _fit_context
 from ._engine.device import available_or_cpu, resolve_device
 from ._engine.persistence import read_featurizer_files, write_featurizer_files
 from ._engine.validation import (
@@ -33,6 +36,7 @@ from ._engine.validation import (
 )
 from ._engine.cache import cache_location, fitted_denoiser
 from ._engine.caller import user_stacklevel
+from ._engine.notices import CacheWarning
 from ._engine.checkpoints import check_checkpoint_dir
 from ._engine.extraction import POOLINGS, PRECISIONS, FeatureExtractor, autocast, feature_labels, to_device
 from ._engine.reuse import extracted_once, is_sharing, trained_once
@@ -45,6 +49,10 @@ from .denoisers.unet import default_max_steps
 from .images import load_batch, read_images
 from .schedules import PREDICTION_TYPES
 from ._engine.training import TrainingInterrupted, train_denoiser
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from ._engine.type_aliases import PathLike, RandomStateLike, TimestepsLike
 
 
 # The largest learning rate the float32 optimizer can hold.
@@ -319,32 +327,32 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
 
     def __init__(
         self,
-        timesteps=(50,),
-        layers=None,
-        pooling="max",
-        pooling_grid=4,
-        denoiser="auto",
-        image_shape=None,
-        data_format="auto",
-        n_noise_draws=1,
-        num_train_timesteps=1000,
-        beta_schedule="linear",
-        prediction_type="epsilon",
-        scaling="auto",
-        train_denoiser="auto",
-        model_width=None,
-        max_steps=None,
-        batch_size=128,
-        learning_rate=1e-3,
-        ema_decay=0.999,
-        device="auto",
-        precision="float32",
-        verbose=0,
-        random_state=None,
-        memory=None,
-        checkpoint_dir=None,
-        checkpoint_every=500,
-        condition=None,
+        timesteps: TimestepsLike = (50,),
+        layers: str | Sequence[str] | None = None,
+        pooling: str = "max",
+        pooling_grid: int | tuple[int, int] = 4,
+        denoiser: str | PathLike | torch.nn.Module = "auto",
+        image_shape: tuple[int, ...] | None = None,
+        data_format: str = "auto",
+        n_noise_draws: int = 1,
+        num_train_timesteps: int = 1000,
+        beta_schedule: str = "linear",
+        prediction_type: str = "epsilon",
+        scaling: str = "auto",
+        train_denoiser: str | bool = "auto",
+        model_width: int | None = None,
+        max_steps: int | None = None,
+        batch_size: int = 128,
+        learning_rate: float = 1e-3,
+        ema_decay: float = 0.999,
+        device: str = "auto",
+        precision: str = "float32",
+        verbose: int = 0,
+        random_state: RandomStateLike = None,
+        memory: PathLike | joblib.Memory | None = None,
+        checkpoint_dir: PathLike | None = None,
+        checkpoint_every: int = 500,
+        condition: int | str | None = None,
     ):
         self.timesteps = timesteps
         self.layers = layers
@@ -529,7 +537,7 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
             f"memory={self.memory!r} caches nothing: with random_state={self.random_state!r} every fit draws "
             "another training seed, so no fit could reuse a cached denoiser. Pass an int random_state to "
             "cache trained denoisers.",
-            UserWarning,
+            CacheWarning,
             stacklevel=user_stacklevel(),
         )
         return None

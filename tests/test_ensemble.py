@@ -7,10 +7,10 @@ from scipy.special import softmax
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.neighbors import KNeighborsClassifier
-from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 from sklearn.utils.validation import check_is_fitted
 
+from diffrep._engine.sklearn_compat import InvalidParameterError
 from diffrep import DiffusionFeaturizer, LogisticProbeCV
 from diffrep.ensemble import NoiseEnsembleClassifier
 from diffrep.label_noise import corrupt_labels

@@ -5,6 +5,8 @@ import warnings
 import numpy as np
 import pytest
 
+from diffrep.exceptions import CacheWarning
+import diffrep.featurizer
 from diffrep import DiffusionFeaturizer, NoiseEnsembleClassifier
 
 from .helpers import TINY
@@ -112,7 +114,7 @@ def test_a_text_column_gets_an_error_that_suggests_an_encoder(table):
 def test_memory_without_an_int_random_state_warns_and_caches_nothing(table, tmp_path):
     X = table[0]
     params = {**TINY, "random_state": None, "memory": tmp_path / "cache"}
-    with pytest.warns(UserWarning, match=r"memory=.*caches nothing.*int random_state") as record:
+    with pytest.warns(CacheWarning, match=r"memory=.*caches nothing.*int random_state") as record:
         DiffusionFeaturizer(**params).fit(X)
     assert len([w for w in record if "caches nothing" in str(w.message)]) == 1
     assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").rglob("*.safetensors"))

@@ -97,6 +97,12 @@ def test_malformed_layers_are_refused(images, layers, error):
         _fit(images, layers=layers)
 
 
+@pytest.mark.parametrize("layers", ["", ("x0", "")], ids=["alone", "among others"])
+def test_an_empty_layer_name_is_refused_not_read_as_the_whole_network(images, layers):
+    with pytest.raises(ValueError, match=r"layers must name modules of the denoiser; '' \(the whole network, "):
+        _fit(images, layers=layers)
+
+
 # ---------------------------------------------------------------------- parameters
 @pytest.mark.parametrize(
     ("params", "error", "match"),

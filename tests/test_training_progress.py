@@ -4,7 +4,10 @@ import sys
 import warnings
 
 import pytest
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
+from diffrep.exceptions import CostWarning
 from diffrep import DiffusionFeaturizer
 from diffrep._engine import training_callbacks
 
@@ -60,7 +63,16 @@ def test_durations_read_naturally(seconds, text):
 def test_the_notice_points_at_the_users_fit_call_not_into_diffrep(monkeypatch, table):
     monkeypatch.setattr(training_callbacks, "_clock", SlowClock(3.0 * training_callbacks.CostNotice.MEASURED_STEPS))
     featurizer = DiffusionFeaturizer(**{**TINY, "denoiser": "mlp", "max_steps": 40})
-    with pytest.warns(UserWarning, match="Training the denoiser") as caught:
+    with pytest.warns(CostWarning, match="Training the denoiser") as caught:
         featurizer.fit(table[0]); line = sys._getframe().f_lineno  # noqa: E702 (the line the warning names)
+    (notice,) = [w for w in caught if "Training the denoiser" in str(w.message)]
+    assert (notice.filename, notice.lineno) == (__file__, line)
+
+
+def test_the_notice_points_at_the_users_line_from_inside_a_pipeline(monkeypatch, table):
+    monkeypatch.setattr(training, "_clock", SlowClock(3.0 * training.CostNotice.MEASURED_STEPS))
+    pipeline = make_pipeline(StandardScaler(), DiffusionFeaturizer(**{**TINY, "denoiser": "mlp", "max_steps": 40}))
+    with pytest.warns(CostWarning, match="Training the denoiser") as caught:
+        pipeline.fit(table[0]); line = sys._getframe().f_lineno  # noqa: E702 (the line the warning names)
     (notice,) = [w for w in caught if "Training the denoiser" in str(w.message)]
     assert (notice.filename, notice.lineno) == (__file__, line)

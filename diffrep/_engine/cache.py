@@ -23,7 +23,9 @@ import torch
 
 from .. import __version__
 from .caller import user_stacklevel
+from .notices import CacheWarning
 from .files import atomic_write, sealed, unsealed
+from .finiteness import non_finite_tensors
 
 
 # ----------------------------------------------------------- trained cache
@@ -59,7 +61,7 @@ def _write_entry(path, fingerprint, network, loss_curve):
         warnings.warn(
             f"Cannot write to the memory cache at {path.parent} ({exc.strerror or exc}); "
             "the trained denoiser is used but not cached.",
-            UserWarning,
+            CacheWarning,
             stacklevel=user_stacklevel(),
         )
 
@@ -81,14 +83,14 @@ def _read_entry(path, fingerprint, network):
         if not isinstance(loss_curve, list) or not all(isinstance(v, float) and np.isfinite(v) for v in loss_curve):
             raise ValueError("its loss curve is not a list of finite numbers")
         tensors = load(payload)
-        if not all(torch.isfinite(value).all() for value in tensors.values() if value.is_floating_point()):
+        if non_finite_tensors(tensors.items()):
             raise ValueError("it holds NaN or infinite weights")
         trained = copy.deepcopy(network).to("cpu")
         trained.load_state_dict(tensors, strict=True)
     except Exception as exc:  # whatever is wrong with an entry, it is retrained, never served
         reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
         warnings.warn(
-            f"Ignoring the memory cache entry {path} ({reason}); training again.", UserWarning,
+            f"Ignoring the memory cache entry {path} ({reason}); training again.", CacheWarning,
             stacklevel=user_stacklevel(),
         )
         return None

@@ -24,6 +24,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .caller import user_stacklevel
+from .notices import DeviceWarning
 from .capture import run_with_capture
 from .noise import gaussian_noise, row_hashes, row_keys
 
@@ -441,7 +442,7 @@ class FeatureExtractor:
         warnings.warn(
             f"{self.device} ran out of memory extracting features from {pairs_per_batch} "
             f"(sample, timestep) pairs per forward pass; retrying with {pairs_per_batch // 2}.",
-            UserWarning,
+            DeviceWarning,
             stacklevel=user_stacklevel(),
         )
         error.__traceback__ = None  # its frames hold the failed batch's tensors

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import tempfile
 from pathlib import Path
+
+from .hashing import hash_bytes
 
 
 def atomic_write(path, data):
@@ -85,7 +86,7 @@ def sealed(magic, payload):
     data : bytes
         ``magic + sha256(payload).hexdigest() + b"\\n" + payload``.
     """
-    return magic + hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload
+    return magic + hash_bytes(payload).encode() + b"\n" + payload
 
 
 def unsealed(magic, data):
@@ -111,6 +112,6 @@ def unsealed(magic, data):
     if not data.startswith(magic):
         raise ValueError("it is not in this format (or of another version)")
     checksum, newline, payload = data[len(magic) :].partition(b"\n")
-    if not newline or hashlib.sha256(payload).hexdigest().encode() != checksum:
+    if not newline or hash_bytes(payload).encode() != checksum:
         raise ValueError("its checksum does not match its content: it is damaged")
     return payload

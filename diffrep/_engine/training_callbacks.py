@@ -29,6 +29,8 @@ import torch
 from tqdm.auto import tqdm
 
 from .caller import user_stacklevel
+from .finiteness import non_finite_tensors
+from .notices import CostWarning
 from .capture import first_tensor
 
 _clock = time.perf_counter  # replaced by tests that simulate a slow machine
@@ -190,9 +192,9 @@ class LossHistory(TrainingCallback):
 def _non_finite(*networks):
     """The name of a parameter or buffer of ``networks`` holding NaN or infinity, or None."""
     for network in networks:
-        for name, tensor in network.state_dict().items():
-            if tensor.is_floating_point() and not torch.isfinite(tensor).all():
-                return name
+        names = non_finite_tensors(network.state_dict().items())
+        if names:
+            return names[0]
     return None
 
 
@@ -402,6 +404,6 @@ class CostNotice(TrainingCallback):
                     f"{_duration(seconds)}. Pass verbose=1 to see its progress; memory= keeps the trained "
                     "denoiser for later fits; a smaller max_steps trades some accuracy for time (the user "
                     "guide's 'Training time' has measured figures).",
-                    UserWarning,
+                    CostWarning,
                     stacklevel=user_stacklevel(),
                 )

@@ -11,8 +11,9 @@ import numbers
 from numbers import Integral
 
 import numpy as np
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import validate_data
+
+from .sklearn_compat import Interval
 
 
 class Count(Interval):
@@ -116,6 +117,11 @@ def check_layers(layers, network, default, special=("x0",)):
     layers = tuple(layers)
     if not layers or not all(isinstance(name, str) for name in layers):
         raise TypeError(f"layers must be a non-empty sequence of module names, got {layers!r}.")
+    if "" in layers:
+        raise ValueError(
+            "layers must name modules of the denoiser; '' (the whole network, one feature per timestep) is not "
+            f"a feature source, got {list(layers)}. Use 'x0' for the denoiser's estimate of the clean input."
+        )
     modules = dict(network.named_modules())
     unknown = [name for name in layers if name not in modules and name not in special]
     if unknown:

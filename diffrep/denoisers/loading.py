@@ -27,6 +27,7 @@ from diffusers.utils import is_accelerate_available
 
 from .._engine.persistence import CONFIG_NAME
 from .config_checks import check_model_config
+from .._engine.finiteness import non_finite_tensors
 from ..schedules import NoiseSchedule
 from .pipeline_files import pipeline_files, pipeline_hub_files
 
@@ -325,8 +326,7 @@ def _check_loading_info(model_dir, weights, info):
 
 def _check_finite(network, weights):
     """Raise when a loaded tensor holds NaN or infinity (bytes overwritten in the tensor data)."""
-    tensors = network.state_dict().items()
-    bad = [name for name, value in tensors if value.is_floating_point() and not value.isfinite().all()]
+    bad = non_finite_tensors(network.state_dict().items())
     if bad:
         raise ValueError(
             f"denoiser: the weights file {weights} holds NaN or infinite values ({len(bad)} tensor(s), e.g. "
