@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import hashlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -114,3 +117,114 @@ def unsealed(magic, data):
     if not newline or hashlib.sha256(payload).hexdigest().encode() != checksum:
         raise ValueError("its checksum does not match its content: it is damaged")
     return payload
+
+
+def file_checksum(path):
+    """The SHA-256 hex digest of a file's content, read in blocks.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    checksum : str
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def staged_directory(destination):
+    """A fresh directory beside ``destination`` that becomes ``destination`` when the block succeeds.
+
+    The block writes into the yielded temporary directory
+    ``.<name>.staged-<random>``; on success its files are fsynced and it is
+    moved into place by :func:`replace_directory`, so readers see either the
+    whole previous directory or the whole new one. If the block raises (a full
+    disk, a ``KeyboardInterrupt``), the temporary directory is removed and
+    ``destination`` is untouched.
+
+    Parameters
+    ----------
+    destination : pathlib.Path
+        Not a symbolic link; its parent is created if needed.
+
+    Yields
+    ------
+    staging : pathlib.Path
+    """
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.staged-", dir=destination.parent))
+    try:
+        yield staging
+        _fsync_tree(staging)
+        replace_directory(staging, destination)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def replace_directory(source, destination):
+    """Move the directory ``source`` to ``destination``, replacing whatever directory is there.
+
+    A missing or empty ``destination`` is replaced by one ``rename``. A full
+    one is swapped with ``source`` in one step where the system can
+    (``renameat2(RENAME_EXCHANGE)`` on Linux); elsewhere it is first renamed
+    aside to ``.<name>.replaced-<random>``, so a crash between the two renames
+    leaves the previous directory there, whole. The previous content is then
+    deleted. Symbolic links inside it are removed, never followed.
+
+    Parameters
+    ----------
+    source : pathlib.Path
+        A directory on the same file system as ``destination``.
+    destination : pathlib.Path
+        Not a symbolic link.
+    """
+    if not destination.exists() or not any(destination.iterdir()):
+        os.replace(source, destination)
+    elif _exchange(source, destination):
+        shutil.rmtree(source)
+    else:
+        aside = Path(tempfile.mkdtemp(prefix=f".{destination.name}.replaced-", dir=destination.parent))
+        os.replace(destination, aside)
+        try:
+            os.replace(source, destination)
+        except BaseException:
+            os.replace(aside, destination)
+            raise
+        shutil.rmtree(aside)
+    _fsync_directory(destination.parent)
+
+
+def _exchange(first, second):
+    """Swap two paths atomically; False where the system offers no such call."""
+    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None) if os.name == "posix" else None
+    if renameat2 is None:
+        return False
+    at_current_directory, rename_exchange = -100, 2
+    if renameat2(at_current_directory, os.fsencode(first), at_current_directory, os.fsencode(second),
+                 rename_exchange) == 0:
+        return True
+    error = ctypes.get_errno()
+    if error in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+        return False  # an old kernel, or a file system without the call
+    raise OSError(error, os.strerror(error), os.fspath(second))
+
+
+def _fsync_tree(directory):
+    """Make every file and directory below ``directory`` durable before it is renamed into place."""
+    if os.name != "posix":
+        return
+    for folder, _, names in os.walk(directory):
+        for name in names:
+            handle = os.open(os.path.join(folder, name), os.O_RDONLY | os.O_NOFOLLOW)
+            try:
+                os.fsync(handle)
+            finally:
+                os.close(handle)
+        _fsync_directory(folder)
