@@ -1,6 +1,7 @@
 """A saved featurizer is sealed: written whole or not at all, checked byte for byte and value by value on load."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -211,3 +212,28 @@ def test_a_config_that_is_not_json_is_named(mlp, tmp_path):
     write_manifest(tmp_path)
     with pytest.raises(ValueError, match="diffrep_config.json cannot be read"):
         DiffusionFeaturizer.from_pretrained(tmp_path)
+
+
+# ------------------------------------------------------------------ other files diffrep writes
+def test_a_figure_that_fails_midway_leaves_the_previous_one(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    from matplotlib.figure import Figure
+
+    from diffrep.app.demo import SweepResult, plot_sweep
+
+    figure = tmp_path / "curve.png"
+    figure.write_bytes(b"the previous figure")
+
+    def fail_midway(self, target, **kwargs):
+        if hasattr(target, "write"):
+            target.write(b"\x89PNG half")
+        else:
+            Path(target).write_bytes(b"\x89PNG half")
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(Figure, "savefig", fail_midway)
+    result = SweepResult(0.0, {5: 0.9, 50: 0.5}, 0.8, (5,), {"raw": 0.7})
+    with pytest.raises(OSError, match="No space"):
+        plot_sweep([result], [0.1, 1.0], figure)
+    assert figure.read_bytes() == b"the previous figure"
+    assert [path.name for path in tmp_path.iterdir()] == ["curve.png"]

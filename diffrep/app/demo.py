@@ -8,6 +8,7 @@ label-noise rates, next to baselines on the raw inputs with the same probe
 
 from __future__ import annotations
 
+import io
 import time
 from dataclasses import dataclass, field
 
@@ -16,6 +17,7 @@ from sklearn.base import clone
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import train_test_split
 
+from .._engine.files import atomic_write
 from .._engine.probes import extract_blocks
 from .._engine.reuse import shared_work
 from ..baselines import tuned_probe
@@ -182,7 +184,7 @@ def format_table(results, sigmas):
 
 
 def plot_sweep(results, sigmas, path):
-    """Save the accuracy-over-noise-level curves as a PNG.
+    """Save the accuracy-over-noise-level curves as a PNG, written atomically (never half a file).
 
     Parameters
     ----------
@@ -211,5 +213,7 @@ def plot_sweep(results, sigmas, path):
     ax.legend(fontsize=7, loc="lower left")
     ax.set_title("Representation quality over noise level")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    image = io.BytesIO()
+    fig.savefig(image, format="png", dpi=120)
     plt.close(fig)
+    atomic_write(path, image.getvalue())
