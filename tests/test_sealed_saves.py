@@ -237,3 +237,14 @@ def test_a_figure_that_fails_midway_leaves_the_previous_one(tmp_path, monkeypatc
         plot_sweep([result], [0.1, 1.0], figure)
     assert figure.read_bytes() == b"the previous figure"
     assert [path.name for path in tmp_path.iterdir()] == ["curve.png"]
+
+
+def test_a_sealed_save_used_as_denoiser_is_checked_too(unet_pair, tmp_path):
+    first, _, X = unet_pair
+    first.save_pretrained(tmp_path)
+    weights = tmp_path / "unet" / "diffusion_pytorch_model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-3] ^= 0x01
+    weights.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=f"{weights}.*checksum"):
+        DiffusionFeaturizer(denoiser=tmp_path, image_shape=(1, 8, 8), **TINY).fit(X)
