@@ -248,3 +248,22 @@ def test_a_sealed_save_used_as_denoiser_is_checked_too(unet_pair, tmp_path):
     weights.write_bytes(bytes(data))
     with pytest.raises(ValueError, match=f"{weights}.*checksum"):
         DiffusionFeaturizer(denoiser=tmp_path, image_shape=(1, 8, 8), **TINY).fit(X)
+
+
+def test_a_directory_filled_by_another_process_meanwhile_is_swapped_not_refused(tmp_path, monkeypatch):
+    destination, staged = tmp_path / "saved", tmp_path / ".saved.staged-1"
+    staged.mkdir()
+    (staged / "new").write_text("new")
+    original = files.os.replace
+
+    def another_process_first(source, target):
+        if not destination.exists():  # it saves between our check and our rename
+            destination.mkdir()
+            (destination / "old").write_text("old")
+        return original(source, target)
+
+    monkeypatch.setattr(files.os, "replace", another_process_first)
+    files.replace_directory(staged, destination)
+    monkeypatch.undo()
+    assert [path.name for path in destination.iterdir()] == ["new"]
+    assert [path.name for path in tmp_path.iterdir()] == ["saved"]

@@ -185,20 +185,37 @@ def replace_directory(source, destination):
     destination : pathlib.Path
         Not a symbolic link.
     """
-    if not destination.exists() or not any(destination.iterdir()):
-        os.replace(source, destination)
-    elif _exchange(source, destination):
-        shutil.rmtree(source)
-    else:
-        aside = Path(tempfile.mkdtemp(prefix=f".{destination.name}.replaced-", dir=destination.parent))
-        os.replace(destination, aside)
-        try:
-            os.replace(source, destination)
-        except BaseException:
-            os.replace(aside, destination)
-            raise
-        shutil.rmtree(aside)
+    if not _replace_if_empty(source, destination):
+        _swap_in(source, destination)
     _fsync_directory(destination.parent)
+
+
+def _swap_in(source, destination):
+    """Put ``source`` in the place of the full directory ``destination``, then delete the previous content."""
+    if _exchange(source, destination):
+        shutil.rmtree(source)  # it holds the previous content now
+        return
+    aside = Path(tempfile.mkdtemp(prefix=f".{destination.name}.replaced-", dir=destination.parent))
+    os.replace(destination, aside)
+    try:
+        os.replace(source, destination)
+    except BaseException:
+        os.replace(aside, destination)
+        raise
+    shutil.rmtree(aside)
+
+
+def _replace_if_empty(source, destination):
+    """Rename ``source`` to a missing or empty ``destination``; False when ``destination`` holds files."""
+    if destination.exists() and any(destination.iterdir()):
+        return False
+    try:
+        os.replace(source, destination)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+            raise
+        return False  # another process filled it meanwhile
+    return True
 
 
 def _exchange(first, second):
