@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
 from ._engine.device import available_or_cpu, resolve_device
@@ -727,7 +727,7 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         try:
             featurizer._validate_params()
             check_pooling_grid(featurizer.pooling_grid)
-        except (InvalidParameterError, ValueError, TypeError) as exc:
+        except (ValueError, TypeError) as exc:  # sklearn's InvalidParameterError is both
             raise ValueError(f"{config}: {exc}") from None
         featurizer._restore(state, arrays, *load_denoiser(directory), config)
         return featurizer
