@@ -267,3 +267,13 @@ def test_a_directory_filled_by_another_process_meanwhile_is_swapped_not_refused(
     monkeypatch.undo()
     assert [path.name for path in destination.iterdir()] == ["new"]
     assert [path.name for path in tmp_path.iterdir()] == ["saved"]
+
+
+def test_a_save_and_diffrep_files_are_as_readable_as_files_written_plainly(mlp, tmp_path):
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "file").write_text("x")
+    mlp.save_pretrained(tmp_path / "saved")
+    modes = {path.name: path.stat().st_mode & 0o777 for path in (tmp_path / "saved").glob("diffrep_*")}
+    assert (tmp_path / "saved").stat().st_mode & 0o777 == plain.stat().st_mode & 0o777
+    assert set(modes.values()) == {(plain / "file").stat().st_mode & 0o777}, modes

@@ -12,6 +12,20 @@ import tempfile
 from pathlib import Path
 
 
+def _process_umask():
+    """The process's file-creation mask (read once, at import, when no other thread creates files)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+# Files and directories made here get the permissions an ordinary ``open``/``mkdir`` gives,
+# not the owner-only ones of ``tempfile``: a saved model is as readable as any other file.
+_UMASK = _process_umask()
+_FILE_MODE = 0o666 & ~_UMASK
+_DIRECTORY_MODE = 0o777 & ~_UMASK
+
+
 def atomic_write(path, data):
     """Write ``data`` to ``path`` such that ``path`` is never left half-written.
 
@@ -32,6 +46,8 @@ def atomic_write(path, data):
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(handle, _FILE_MODE)
         with os.fdopen(handle, "wb") as file:
             file.write(data)
             file.flush()
@@ -160,6 +176,7 @@ def staged_directory(destination):
     destination.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.staged-", dir=destination.parent))
     try:
+        os.chmod(staging, _DIRECTORY_MODE)
         yield staging
         _fsync_tree(staging)
         replace_directory(staging, destination)
