@@ -8,7 +8,6 @@ label-noise rates, next to baselines on the raw inputs with the same probe
 
 from __future__ import annotations
 
-import io
 import time
 from dataclasses import dataclass, field
 
@@ -17,7 +16,6 @@ from sklearn.base import clone
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import train_test_split
 
-from .._engine.files import atomic_write
 from .._engine.probes import extract_blocks
 from .._engine.reuse import shared_work
 from ..baselines import tuned_probe
@@ -192,6 +190,9 @@ def plot_sweep(results, sigmas, path):
     sigmas : sequence of float
     path : str or os.PathLike
     """
+    import io
+
+    from .._engine.files import atomic_write
     from ..plotting import import_pyplot
 
     plt = import_pyplot()
