@@ -232,7 +232,7 @@ def test_a_figure_that_fails_midway_leaves_the_previous_one(tmp_path, monkeypatc
         raise OSError("No space left on device")
 
     monkeypatch.setattr(Figure, "savefig", fail_midway)
-    result = SweepResult(0.0, {5: 0.9, 50: 0.5}, 0.8, (5,), {"raw": 0.7})
+    result = SweepResult(rate=0.0, per_timestep={5: 0.9, 50: 0.5}, ensemble=0.8, baselines={"raw": 0.7})
     with pytest.raises(OSError, match="No space"):
         plot_sweep([result], [0.1, 1.0], figure)
     assert figure.read_bytes() == b"the previous figure"
