@@ -14,6 +14,7 @@ from ._engine.notices import (
     DeviceWarning,
     DiffrepWarning,
     InputWarning,
+    SaveWarning,
 )
 
-__all__ = ["CacheWarning", "CheckpointWarning", "CostWarning", "DeviceWarning", "DiffrepWarning", "InputWarning"]
+__all__ = ["CacheWarning", "CheckpointWarning", "CostWarning", "DeviceWarning", "DiffrepWarning", "InputWarning", "SaveWarning"]

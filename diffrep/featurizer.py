@@ -22,7 +22,7 @@ from ._engine.sklearn_compat import Interval, StrOptions
 from ._engine.sklearn_compat import check_feature_names_in as _check_feature_names_in
 from ._engine.sklearn_compat import fit_context as _fit_context
 from ._engine.device import available_or_cpu, resolve_device
-from ._engine.persistence import read_featurizer_files, write_featurizer_files
+from ._engine.persistence import CONFIG_NAME, read_featurizer_files, staged_save, write_featurizer_files
 from ._engine.validation import (
     DATA_FORMATS,
     Count,
@@ -57,6 +57,9 @@ if TYPE_CHECKING:
 
 # The largest learning rate the float32 optimizer can hold.
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
+# Each (sample, timestep) pair runs its draws in one forward pass; past this many the
+# average's noise is below 3% of one draw's, and the cost (and memory) only grows.
+MAX_NOISE_DRAWS = 1024
 
 
 class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
@@ -134,6 +137,7 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
     n_noise_draws : int, default=1
         Independent noise draws per sample and timestep; features are averaged
         over them (as DIFT does), which lowers the variance the noise adds.
+        At most 1024: the draws of one sample and timestep run in one forward pass.
     num_train_timesteps : int, default=1000
         Length of the DDPM schedule (unless the denoiser brings its own).
     beta_schedule : str, default="linear"
@@ -304,7 +308,7 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         "denoiser": [StrOptions(set(BUILT_IN)), str, os.PathLike, torch.nn.Module],
         "image_shape": ["array-like", None],
         "data_format": [StrOptions(set(DATA_FORMATS))],
-        "n_noise_draws": [Count(1)],
+        "n_noise_draws": [Count(1, MAX_NOISE_DRAWS)],
         "num_train_timesteps": [Count(1)],
         "beta_schedule": [str],
         "prediction_type": [StrOptions(set(PREDICTION_TYPES))],
@@ -689,14 +693,31 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         it all back; ``DiffusionFeaturizer(denoiser=directory)`` reads the
         denoiser alone.
 
+        The save is sealed: ``diffrep_manifest.json`` lists every file with its
+        SHA-256 checksum, which :meth:`from_pretrained` checks. It is written
+        into a temporary directory beside ``directory`` and renamed into place
+        whole, so an interrupted save leaves the previous one intact, saving
+        over another kind of featurizer leaves no stale file, and no file is
+        written through a symbolic link.
+
         Parameters
         ----------
         directory : str or os.PathLike
-            Created if needed; files of the same names are overwritten.
+            Created if needed. An existing one is replaced whole; it must be
+            empty or hold a previous save (a directory of other files is
+            refused rather than deleted), and must not be a symbolic link.
+
+        Raises
+        ------
+        ValueError
+            If ``directory`` is a file, a symbolic link, or a non-empty
+            directory that no save wrote.
         """
         check_is_fitted(self)
-        save_denoiser(directory, copy.deepcopy(self.network_).to("cpu"), self.schedule_)
-        write_featurizer_files(directory, self)
+        network = copy.deepcopy(self.network_).to("cpu")
+        with staged_save(directory) as staging:
+            save_denoiser(staging, network, self.schedule_)
+            write_featurizer_files(staging, self)
 
     @classmethod
     def from_pretrained(cls, directory, device="auto"):
@@ -705,6 +726,12 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         Its features equal those of the featurizer that was saved, on any data.
         Its ``denoiser`` parameter is the directory, so refitting it rescales
         to the new data and keeps the saved weights (no training).
+
+        Before anything is used, every file is checked against the checksums
+        of ``diffrep_manifest.json``, and every value of ``diffrep_config.json``
+        against the parameter constraints of the estimator and the fitted
+        values' types and ranges. A save of diffrep 0.2, which has no
+        manifest, is read unverified with a warning; save it again to seal it.
 
         Parameters
         ----------
@@ -716,21 +743,37 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         -------
         featurizer : DiffusionFeaturizer
             Fitted, with the saved parameters.
+
+        Raises
+        ------
+        ValueError
+            Naming the file (and the config entry) at fault: a file that
+            differs from its checksum, is missing or not listed; a config
+            entry that is missing or invalid.
         """
         params, state, arrays = read_featurizer_files(directory, cls._get_param_names())
+        config = os.path.join(os.fspath(directory), CONFIG_NAME)
         featurizer = cls(**dict(params, denoiser=os.fspath(directory), device=device))
-        featurizer._restore(state, arrays, *load_denoiser(directory))
+        try:
+            featurizer._validate_params()
+            check_pooling_grid(featurizer.pooling_grid)
+        except (ValueError, TypeError) as exc:  # sklearn's InvalidParameterError is both
+            raise ValueError(f"{config}: {exc}") from None
+        featurizer._restore(state, arrays, *load_denoiser(directory), config)
         return featurizer
 
-    def _restore(self, state, arrays, network, schedule):
-        """Set the fitted attributes from what :meth:`save_pretrained` wrote."""
+    def _restore(self, state, arrays, network, schedule, config):
+        """Set the fitted attributes from what :meth:`save_pretrained` wrote, checked against the denoiser."""
         self.n_features_in_ = state["n_features_in"]
         if state.get("feature_names_in") is not None:
             self.feature_names_in_ = np.asarray(state["feature_names_in"], dtype=object)
         self.sample_shape_ = tuple(state["sample_shape"])
         self.data_format_ = state["data_format"]
-        self.timesteps_ = tuple(state["timesteps"])
-        self.layers_ = tuple(state["layers"])
+        try:
+            self.timesteps_ = check_timesteps(state["timesteps"], schedule.num_train_timesteps, "fitted.timesteps")
+            self.layers_ = check_layers(state["layers"], network, ())
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{config}: {exc}") from None
         self.scaler_ = DataScaler(state["scaling"])
         self.scaler_.offset_, self.scaler_.scale_ = arrays["scaler_offset"], arrays["scaler_scale"]
         self.loss_curve_ = list(state["loss_curve"])
@@ -742,7 +785,12 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         self.sigmas_ = schedule.sigmas(self.timesteps_)
         self.noise_seed_ = state["noise_seed"]
         self.denoiser_description_ = self._describe(network, schedule)
-        self.feature_info_ = self._extractor().describe(self.sample_shape_, self.timesteps_[0])
+        try:
+            self.feature_info_ = self._extractor().describe(self.sample_shape_, self.timesteps_[0])
+        except RuntimeError as exc:
+            raise ValueError(
+                f"{config}: fitted.sample_shape {list(self.sample_shape_)} does not fit the saved denoiser: {exc}"
+            ) from None
 
     def __getstate__(self):
         state = super().__getstate__()

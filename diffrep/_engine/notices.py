@@ -31,6 +31,10 @@ class DeviceWarning(DiffrepWarning):
     """The device fell short: a fitted device missing here, or memory that forced smaller batches."""
 
 
+class SaveWarning(DiffrepWarning):
+    """A saved featurizer read without its checksums: a save written by an older diffrep."""
+
+
 class InputWarning(DiffrepWarning):
     """Input that is read, but perhaps not as meant: an image file read at less than its depth, or data
     whose value range differs clearly from what the featurizer was fitted on."""

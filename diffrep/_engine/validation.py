@@ -17,10 +17,10 @@ from .sklearn_compat import Interval
 
 
 class Count(Interval):
-    """Constraint: an integer ``>= low``; unlike sklearn's ``Interval(Integral, ...)``, never a bool."""
+    """Constraint: an integer ``>= low`` (and ``<= high`` when given); unlike sklearn's ``Interval(Integral, ...)``, never a bool."""
 
-    def __init__(self, low):
-        super().__init__(Integral, low, None, closed="left")
+    def __init__(self, low, high=None):
+        super().__init__(Integral, low, high, closed="left" if high is None else "both")
 
     def is_satisfied_by(self, val):
         return not isinstance(val, (bool, np.bool_)) and super().is_satisfied_by(val)

@@ -208,7 +208,7 @@ def format_table(results, sigmas):
 
 
 def plot_sweep(results, sigmas, path):
-    """Save the accuracy-over-noise-level curves as a PNG.
+    """Save the accuracy-over-noise-level curves as a PNG, written atomically (never half a file).
 
     Parameters
     ----------
@@ -216,6 +216,9 @@ def plot_sweep(results, sigmas, path):
     sigmas : sequence of float
     path : str or os.PathLike
     """
+    import io
+
+    from .._engine.files import atomic_write
     from ..plotting import import_pyplot
 
     plt = import_pyplot()
@@ -237,5 +240,7 @@ def plot_sweep(results, sigmas, path):
     ax.legend(fontsize=7, loc="lower left")
     ax.set_title("Representation quality over noise level")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    image = io.BytesIO()
+    fig.savefig(image, format="png", dpi=120)
     plt.close(fig)
+    atomic_write(path, image.getvalue())

@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 from diffusers.utils import is_accelerate_available
 
+from .._engine.manifest import MANIFEST_NAME, check_manifest
 from .._engine.persistence import CONFIG_NAME
 from .config_checks import check_model_config
 from .._engine.finiteness import non_finite_tensors
@@ -358,7 +359,9 @@ def load_denoiser(source):
     truncated or corrupt one, a pickle that would need code to be unpickled,
     weights that do not match ``config.json`` (missing, unexpected or resized
     tensors: never silently left at random values), NaN or infinite weights, an
-    unreadable scheduler config.
+    unreadable scheduler config. A directory that
+    :meth:`~diffrep.DiffusionFeaturizer.save_pretrained` sealed is first
+    checked against the checksums of its ``diffrep_manifest.json``.
 
     Parameters
     ----------
@@ -381,7 +384,10 @@ def load_denoiser(source):
     ValueError
         If the directory, its config, weights or scheduler config cannot be used.
     """
-    model_dir, scheduler_dir = _locate(local_source(source))
+    directory = Path(local_source(source))
+    if (directory / MANIFEST_NAME).is_file():
+        check_manifest(directory)
+    model_dir, scheduler_dir = _locate(directory)
     config = _read_json(model_dir / "config.json")
     check_model_config(config, model_dir / "config.json")
     network = load_model(model_dir, _model_class(config.get("_class_name")))
