@@ -70,7 +70,7 @@ def test_the_notice_points_at_the_users_fit_call_not_into_diffrep(monkeypatch, t
 
 
 def test_the_notice_points_at_the_users_line_from_inside_a_pipeline(monkeypatch, table):
-    monkeypatch.setattr(training, "_clock", SlowClock(3.0 * training.CostNotice.MEASURED_STEPS))
+    monkeypatch.setattr(training_callbacks, "_clock", SlowClock(3.0 * training_callbacks.CostNotice.MEASURED_STEPS))
     pipeline = make_pipeline(StandardScaler(), DiffusionFeaturizer(**{**TINY, "denoiser": "mlp", "max_steps": 40}))
     with pytest.warns(CostWarning, match="Training the denoiser") as caught:
         pipeline.fit(table[0]); line = sys._getframe().f_lineno  # noqa: E702 (the line the warning names)
