@@ -13,7 +13,6 @@ import numpy as np
 from sklearn.base import is_classifier, is_regressor
 from sklearn.frozen import FrozenEstimator
 from sklearn.metrics import check_scoring, get_scorer_names
-from sklearn.model_selection import KFold, StratifiedKFold, check_cv
 from sklearn.pipeline import Pipeline
 from sklearn.utils import _safe_indexing
 from sklearn.utils._param_validation import HasMethods, StrOptions, validate_params
@@ -21,8 +20,9 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import check_array, check_consistent_length, column_or_1d
 
 from ._engine.pipelines import chain, locate_featurizer
-from ._engine.probes import check_featurizer, extract_blocks, fit_featurizer, score_probe
+from ._engine.probes import check_featurizer, extract_blocks, fit_featurizer
 from ._engine.reuse import shared_work
+from ._engine.selection import make_folds, score_split, score_timesteps
 from ._engine.tables import score_table
 from ._engine.validation import check_timesteps
 from .probes import default_probe, default_regression_probe
@@ -53,16 +53,6 @@ def _resolve_task(task, y, probe):
             "integer values or class labels. Pass task='regression' or task='classification'."
         )
     return "classification"
-
-
-def _folds(cv, y, groups, task, random_state):
-    """The (train, test) pairs: a shuffled (stratified) K-fold for an int ``cv``, else ``check_cv``'s splitter."""
-    if cv is None or isinstance(cv, (int, np.integer)):
-        kind = StratifiedKFold if task == "classification" else KFold
-        splitter = kind(n_splits=5 if cv is None else int(cv), shuffle=True, random_state=random_state)
-    else:
-        splitter = check_cv(cv, y, classifier=task == "classification")
-    return list(splitter.split(np.zeros((len(y), 1)), y, groups))
 
 
 def _prepared(before, X_train, X_test, y_train):
@@ -119,6 +109,11 @@ def representation_curve(
     Both default probes choose their regularization by cross-validation
     within each training part (see :mod:`diffrep.probes`).
 
+    The folds and the scores are those of the noise-level ensembles'
+    selection: on a frozen featurizer, the ``timestep_scores_`` of a
+    :class:`~diffrep.NoiseEnsembleClassifier` with the same ``cv``,
+    ``random_state``, ``groups``, ``scoring`` and probe equal this table's.
+
     Timesteps index the denoiser's training schedule: **larger is noisier**.
 
     Parameters
@@ -141,13 +136,15 @@ def representation_curve(
         (standardize, ``RidgeCV``) for regression, or the steps after a
         Pipeline's featurizer.
     cv : int, cross-validation generator, iterable or None, default=5
-        An int: folds of a shuffled K-fold seeded by ``random_state``,
-        stratified for classification; None means 5. Anything else as
-        ``sklearn.model_selection.check_cv`` takes it (``GroupKFold`` with
-        ``groups``, ``TimeSeriesSplit``, an iterable of ``(train, test)``
-        index arrays).
+        The folds of the ensembles' selection. An int: a K-fold, stratified
+        for classification, shuffled when ``random_state`` is given (data
+        order otherwise), lowered to the size of the smallest class (for
+        regression, to one fold per two samples); None means 5. Anything
+        else as ``sklearn.model_selection.check_cv`` takes it
+        (``GroupKFold`` with ``groups``, ``TimeSeriesSplit``, a non-empty
+        iterable of ``(train, test)`` index arrays).
     random_state : int, RandomState instance or None, default=None
-        Shuffles the folds of an int ``cv``.
+        Shuffles the folds of an int ``cv``; None keeps the data order.
     groups : array-like of shape (n_samples,) or None, default=None
         Group labels passed to the splitter.
     scoring : str, callable or None, default=None
@@ -197,20 +194,21 @@ def representation_curve(
     if probe is None:
         probe = default_probe() if task == "classification" else default_regression_probe()
     scorer = check_scoring(probe, scoring=scoring)
-    folds = _folds(cv, y, groups, task, random_state)
-    scores = np.empty((len(timesteps), len(folds)))
+    folds = make_folds(cv, y, groups, classifier=task == "classification", random_state=random_state)
     # Features are per sample: a frozen featurizer fed X directly extracts X once and serves every fold.
-    whole = isinstance(featurizer, FrozenEstimator) and not before
-    with shared_work():
-        for fold, (train, test) in enumerate(folds):
-            X_train, X_test = _prepared(before, _safe_indexing(X, train), _safe_indexing(X, test), y[train])
-            fitted = fit_featurizer(featurizer, X_train, timesteps)
-            if whole:
-                blocks = [(block[train], block[test]) for block in extract_blocks(fitted, X, timesteps)]
-            else:
-                blocks = zip(extract_blocks(fitted, X_train, timesteps), extract_blocks(fitted, X_test, timesteps))
-            for i, (train_block, test_block) in enumerate(blocks):
-                scores[i, fold] = score_probe(probe, scorer, (train_block, y[train]), (test_block, y[test]))
+    if isinstance(featurizer, FrozenEstimator) and not before:
+        fitted = fit_featurizer(featurizer, X, timesteps)
+        with shared_work():
+            scores = score_timesteps(probe, scorer, extract_blocks(fitted, X, timesteps), y, folds)
+    else:
+        columns = []
+        with shared_work():
+            for train, test in folds:
+                X_train, X_test = _prepared(before, _safe_indexing(X, train), _safe_indexing(X, test), y[train])
+                fitted = fit_featurizer(featurizer, X_train, timesteps)
+                train_blocks, test_blocks = (extract_blocks(fitted, part, timesteps) for part in (X_train, X_test))
+                columns.append(score_split(probe, scorer, train_blocks, test_blocks, y[train], y[test]))
+        scores = np.column_stack(columns)
     sigmas = fitted.schedule_.sigmas(timesteps)
     rows = [{"timestep": t, "sigma": float(sigma), "task": task} for t, sigma in zip(timesteps, sigmas)]
     table = score_table(rows, scores)
