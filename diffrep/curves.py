@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import is_classifier, is_regressor
 from sklearn.frozen import FrozenEstimator
-from sklearn.metrics import check_scoring, get_scorer_names
+from sklearn.metrics import get_scorer_names
 from sklearn.pipeline import Pipeline
 from sklearn.utils import _safe_indexing
 from sklearn.utils._param_validation import HasMethods, StrOptions, validate_params
@@ -22,7 +22,7 @@ from sklearn.utils.validation import check_array, check_consistent_length, colum
 from ._engine.pipelines import chain, locate_featurizer
 from ._engine.probes import check_featurizer, extract_blocks, fit_featurizer
 from ._engine.reuse import shared_work
-from ._engine.selection import make_folds, score_split, score_timesteps
+from ._engine.selection import best_of_path, make_folds, score_split, score_timesteps
 from ._engine.tables import score_table
 from ._engine.validation import check_timesteps
 from .probes import default_probe, default_regression_probe
@@ -61,6 +61,26 @@ def _prepared(before, X_train, X_test, y_train):
     if steps is None:
         return X_train, X_test
     return steps.fit_transform(X_train, y_train), steps.transform(X_test)
+
+
+def _fold_scores(featurizer, before, probe, scoring, X, y, timesteps, folds):
+    """The probe's score at every timestep and fold, shape (n_timesteps, n_folds), and a fitted featurizer.
+
+    Features are per sample: a frozen featurizer fed ``X`` directly extracts
+    it once for every fold; otherwise each fold fits its own featurizer (and
+    the steps before it) on its training part.
+    """
+    if isinstance(featurizer, FrozenEstimator) and not before:
+        fitted = fit_featurizer(featurizer, X, timesteps)
+        scores, _ = score_timesteps(probe, scoring, extract_blocks(fitted, X, timesteps), y, folds)
+        return scores, fitted
+    path_scores = []
+    for train, test in folds:
+        X_train, X_test = _prepared(before, _safe_indexing(X, train), _safe_indexing(X, test), y[train])
+        fitted = fit_featurizer(featurizer, X_train, timesteps)
+        train_blocks, test_blocks = (extract_blocks(fitted, part, timesteps) for part in (X_train, X_test))
+        path_scores.append(score_split(probe, scoring, train_blocks, test_blocks, y[train], y[test]))
+    return best_of_path(np.stack(path_scores, axis=1)), fitted
 
 
 def _curve_parts(featurizer, estimator):
@@ -106,8 +126,12 @@ def representation_curve(
 
     Class labels are scored by accuracy with a logistic probe on stratified
     folds; real-valued targets by R^2 with a ridge probe on plain K-folds.
-    Both default probes choose their regularization by cross-validation
-    within each training part (see :mod:`diffrep.probes`).
+    The default logistic probe (:class:`~diffrep.probes.LogisticProbeCV`) is
+    scored along its path of ``C``, one warm-started path per fold and
+    timestep, and a timestep scores as its ``C`` with the best mean over the
+    folds: the ensembles' selection score, chosen on the held-out folds
+    themselves, hence optimistic by the choice among the values of ``Cs``.
+    The ridge probe chooses its penalty inside each training part.
 
     The folds and the scores are those of the noise-level ensembles'
     selection: on a frozen featurizer, the ``timestep_scores_`` of a
@@ -193,22 +217,9 @@ def representation_curve(
         y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
     if probe is None:
         probe = default_probe() if task == "classification" else default_regression_probe()
-    scorer = check_scoring(probe, scoring=scoring)
     folds = make_folds(cv, y, groups, classifier=task == "classification", random_state=random_state)
-    # Features are per sample: a frozen featurizer fed X directly extracts X once and serves every fold.
-    if isinstance(featurizer, FrozenEstimator) and not before:
-        fitted = fit_featurizer(featurizer, X, timesteps)
-        with shared_work():
-            scores = score_timesteps(probe, scorer, extract_blocks(fitted, X, timesteps), y, folds)
-    else:
-        columns = []
-        with shared_work():
-            for train, test in folds:
-                X_train, X_test = _prepared(before, _safe_indexing(X, train), _safe_indexing(X, test), y[train])
-                fitted = fit_featurizer(featurizer, X_train, timesteps)
-                train_blocks, test_blocks = (extract_blocks(fitted, part, timesteps) for part in (X_train, X_test))
-                columns.append(score_split(probe, scorer, train_blocks, test_blocks, y[train], y[test]))
-        scores = np.column_stack(columns)
+    with shared_work():
+        scores, fitted = _fold_scores(featurizer, before, probe, scoring, X, y, timesteps, folds)
     sigmas = fitted.schedule_.sigmas(timesteps)
     rows = [{"timestep": t, "sigma": float(sigma), "task": task} for t, sigma in zip(timesteps, sigmas)]
     table = score_table(rows, scores)

@@ -15,7 +15,7 @@ import numpy as np
 from scipy.special import softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context, clone, is_classifier
 from sklearn.frozen import FrozenEstimator
-from sklearn.metrics import check_scoring, get_scorer_names
+from sklearn.metrics import get_scorer_names
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
@@ -148,8 +148,7 @@ class _NoiseEnsemble(BaseEstimator):
         self.featurizer_ = fit_featurizer(featurizer, X, candidates)
         blocks = extract_blocks(self.featurizer_, X, candidates)
         folds = make_folds(self.cv, targets, groups, classifier=is_classifier(self), random_state=self.random_state)
-        probe = self._probe()
-        scores = score_timesteps(probe, check_scoring(probe, scoring=self.scoring), blocks, targets, folds, sample_weight)
+        scores, path_scores = score_timesteps(self._probe(), self.scoring, blocks, targets, folds, sample_weight)
         self.timestep_scores_ = {
             t: {"mean": float(np.mean(s)), "std": float(np.std(s))} for t, s in zip(candidates, scores)
         }
@@ -160,19 +159,16 @@ class _NoiseEnsemble(BaseEstimator):
         else:
             best = int(np.argmax(scores.mean(axis=1)))
             self.selected_timesteps_ = candidates[max(0, best - self.n_neighbors) : best + self.n_neighbors + 1]
+        probe = self._shared_probe(path_scores, [candidates.index(t) for t in self.selected_timesteps_])
         block_of = dict(zip(candidates, blocks))
-        selected_blocks = [block_of[t] for t in self.selected_timesteps_]
-        probe = self._shared_probe(selected_blocks, targets, folds, sample_weight)
-        self.estimators_ = [fit_probe(probe, block, targets, sample_weight) for block in selected_blocks]
+        self.estimators_ = [fit_probe(probe, block_of[t], targets, sample_weight) for t in self.selected_timesteps_]
         return self
 
-    def _shared_probe(self, blocks, targets, folds, sample_weight):
-        """The probe of every selected timestep: for a path probe, one ``C`` for all of them.
+    def _shared_probe(self, path_scores, selected):
+        """The probe of every selected timestep: a path probe at one ``C`` for all of them.
 
-        Every ``C`` of the path of a :class:`~diffrep.probes.LogisticProbeCV`
-        is scored on the selection's folds at every selected timestep; the
-        ``C`` is chosen on these fold scores averaged over the timesteps, by
-        the probe's one-standard-error rule. Any other probe is used as given.
+        The ``C`` is chosen on the fold scores averaged over the selected
+        timesteps, by the one-standard-error rule of :class:`~diffrep.probes.LogisticProbeCV`.
 
         One ``C`` for all keeps the logits of the probes on one scale: with a
         ``C`` per timestep, a weakly regularized probe at a near-chance timestep
@@ -181,17 +177,8 @@ class _NoiseEnsemble(BaseEstimator):
         probe = self._probe()
         if not isinstance(probe, LogisticProbeCV):
             return probe
-        scorer = None if self.scoring is None else check_scoring(probe, scoring=self.scoring)
-        path_scores = [
-            probe.path_scores(
-                (block[train], targets[train]), (block[test], targets[test]), scorer,
-                None if sample_weight is None else (sample_weight[train], sample_weight[test]),
-            )
-            for block in blocks
-            for train, test in folds
-        ]
-        averaged = np.reshape(path_scores, (len(blocks), len(folds), -1)).mean(axis=0)  # (folds, Cs)
-        return clone(probe).set_params(Cs=(probe.path()[one_standard_error_choice(averaged)],))
+        chosen = one_standard_error_choice(path_scores[selected].mean(axis=0))  # (folds, Cs), averaged over t
+        return clone(probe).set_params(Cs=(probe.path()[chosen],))
 
     def _probe_blocks(self, X):
         """Features of ``X`` at the selected timesteps, one block per fitted probe."""
@@ -238,16 +225,16 @@ class NoiseEnsembleClassifier(ClassifierMixin, _NoiseEnsemble):
     estimator : classifier or None, default=None
         The probe, cloned for every timestep. None means
         :class:`~diffrep.probes.LogisticProbeCV` (standardize, logistic
-        regression). A candidate scores as this probe fitted on each training
-        fold, choosing its own ``C`` inside it, and scored on the held-out
-        fold (what :func:`~diffrep.curves.representation_curve` reports).
-        The selected timesteps' probes then share one ``C``: every ``C`` of
-        the path is scored on the same folds at every selected timestep, and
-        the one-standard-error rule picks it on these scores averaged over
-        them (see ``estimators_[i].C_``), so that their logits average on one
-        scale. The training labels choose it, noisy or not: features on a
-        grid of cells overfit noisy labels with a fixed ``C=1``. Any other
-        probe is used as given.
+        regression), whose ``C`` is chosen together with the timesteps: every
+        ``C`` of its path is scored on the same folds at every candidate, a
+        candidate scores as its best ``C`` (as in
+        :func:`~diffrep.curves.representation_curve`), and the selected
+        timesteps' probes share one ``C``, chosen on their fold scores
+        averaged over them by the one-standard-error rule (see
+        ``estimators_[i].C_``), so that their logits average on one scale. The
+        training labels choose it, noisy or not: features on a grid of cells
+        overfit noisy labels with a fixed ``C=1``. Any other probe is used as
+        given.
     aggregation : {"logits", "proba", "vote"}, default="logits"
         ``"logits"``: average the probes' ``decision_function`` (the paper's
         choice); probabilities are the softmax of the average (the logistic
@@ -285,8 +272,9 @@ class NoiseEnsembleClassifier(ClassifierMixin, _NoiseEnsemble):
         The fitted featurizer (the given frozen one when frozen).
     timestep_scores_ : dict of int -> dict
         For every candidate timestep, the probe's cross-validated score
-        ``{"mean": float, "std": float}`` on the training data: the probe
-        fitted on each training fold as given, scored on its held-out fold.
+        ``{"mean": float, "std": float}`` on the training data (for the
+        default probe, that of its best ``C``), equal to the scores of
+        :func:`~diffrep.curves.representation_curve` on the same folds.
     selected_timesteps_ : tuple of int
         The timesteps whose probes are aggregated, ascending.
     estimators_ : list of estimators

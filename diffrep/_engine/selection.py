@@ -1,10 +1,11 @@
 """One selection routine: the folds of ``cv`` and a probe's score at each timestep over them.
 
-The ensembles, :func:`~diffrep.representation_curve`, the label-noise study
-and the demo all build their folds with :func:`make_folds` and score their
-per-timestep probes with :func:`score_timesteps` (or, for features extracted
-per split, :func:`score_split`), so the same data get the same folds and the
-same scores wherever they are asked for.
+The ensembles, :func:`~diffrep.representation_curve`, the label-noise study,
+the demo and :class:`~diffrep.probes.LogisticProbeCV` build their folds with
+:func:`make_folds`; the ensembles and the curves score their per-timestep
+probes with :func:`score_timesteps` (or, for features extracted per split,
+:func:`score_split` and :func:`best_of_path`), so the same data get the same
+folds and the same scores wherever they are asked for.
 
 The rules of :func:`make_folds`:
 
@@ -29,6 +30,7 @@ from __future__ import annotations
 from numbers import Integral
 
 import numpy as np
+from sklearn.metrics import check_scoring
 from sklearn.model_selection import KFold, StratifiedKFold, check_cv, train_test_split
 
 from .probes import score_probe
@@ -38,6 +40,7 @@ HOLDOUT = "holdout"
 
 
 def _is_count(cv):
+    """Whether ``cv`` asks for a number of folds (an int, or None for the default)."""
     return cv is None or (isinstance(cv, Integral) and not isinstance(cv, bool))
 
 
@@ -79,6 +82,7 @@ def _count_folds(cv, y, classifier, random_state):
 
 
 def _holdout(y, groups, classifier, random_state, test_size):
+    """The one (train, test) pair of ``train_test_split``, stratified for classification."""
     if groups is not None:
         raise ValueError(f"groups is used by the splitter of cv; cv={HOLDOUT!r} has none. Pass a group splitter.")
     indices = np.arange(len(y))
@@ -140,18 +144,21 @@ def make_folds(cv, y, groups=None, *, classifier, random_state=None, test_size=0
     return _checked(folds, len(y))
 
 
-def score_split(probe, scorer, train_blocks, test_blocks, y_train, y_test, sample_weight=None):
-    """The score of ``probe`` at every timestep on one split: fitted on each training block, scored on its test block.
+def score_split(probe, scoring, train_blocks, test_blocks, y_train, y_test, sample_weight=None):
+    """The held-out scores of ``probe`` at every timestep of one split, along its path of ``C`` if it has one.
 
-    The probe is fitted as given (the default probe choosing its ``C`` by its
-    own cross-validation inside the training part), never tuned on the test part.
+    A probe with a ``path_scores(train, test, scorer, sample_weight)`` method
+    (:class:`~diffrep.probes.LogisticProbeCV`) is scored at every value of its
+    path, one warm-started path per timestep; any other probe is fitted as
+    given and scored once.
 
     Parameters
     ----------
     probe : estimator
         Cloned for every timestep.
-    scorer : callable
-        ``scorer(estimator, X, y)``, as ``sklearn.metrics.check_scoring`` returns.
+    scoring : str, callable or None
+        A scorer name or ``scorer(estimator, X, y)``; None is the probe's
+        ``score`` (for a path probe, accuracy).
     train_blocks, test_blocks : sequence of ndarray
         The features of the training and of the test part, one block per timestep.
     y_train, y_test : ndarray
@@ -161,22 +168,46 @@ def score_split(probe, scorer, train_blocks, test_blocks, y_train, y_test, sampl
 
     Returns
     -------
-    scores : ndarray of shape (n_timesteps,)
+    scores : ndarray of shape (n_timesteps, n_values)
+        One column per value of the path (a single column without a path).
     """
-    return np.array([
-        score_probe(probe, scorer, (train_block, y_train), (test_block, y_test), sample_weight)
-        for train_block, test_block in zip(train_blocks, test_blocks)
-    ])
+    scorer = check_scoring(probe, scoring=scoring)
+    parts = [((train, y_train), (test, y_test)) for train, test in zip(train_blocks, test_blocks)]
+    if hasattr(probe, "path_scores"):
+        path_scorer = None if scoring is None else scorer
+        return np.array([probe.path_scores(train, test, path_scorer, sample_weight) for train, test in parts])
+    return np.array([[score_probe(probe, scorer, train, test, sample_weight)] for train, test in parts])
 
 
-def score_timesteps(probe, scorer, blocks, y, folds, sample_weight=None):
-    """The score of ``probe`` at every timestep on every fold of features extracted once for all samples.
+def best_of_path(path_scores):
+    """Each timestep's fold scores at the value of its path with the best mean over folds.
+
+    Parameters
+    ----------
+    path_scores : ndarray of shape (n_timesteps, n_folds, n_values)
+        As :func:`score_split` gives them, one split per fold.
+
+    Returns
+    -------
+    scores : ndarray of shape (n_timesteps, n_folds)
+    """
+    best = path_scores.mean(axis=1).argmax(axis=1)
+    return path_scores[np.arange(len(path_scores)), :, best]
+
+
+def score_timesteps(probe, scoring, blocks, y, folds, sample_weight=None):
+    """The score of ``probe`` at every timestep and fold, on features extracted once for all samples.
+
+    The one scoring rule of the ensembles' selection and of the curves: a
+    path probe scores as the value of ``C`` whose mean over the folds is best
+    (the same folds for every value and timestep); any other probe as it is
+    fitted on each training part.
 
     Parameters
     ----------
     probe : estimator
-    scorer : callable
-        ``scorer(estimator, X, y)``.
+    scoring : str, callable or None
+        See :func:`score_split`.
     blocks : sequence of ndarray
         The features of all samples, one ``(n_samples, width)`` block per timestep.
     y : ndarray of shape (n_samples,)
@@ -187,12 +218,17 @@ def score_timesteps(probe, scorer, blocks, y, folds, sample_weight=None):
     Returns
     -------
     scores : ndarray of shape (n_timesteps, n_folds)
+    path_scores : ndarray of shape (n_timesteps, n_folds, n_values)
+        The scores of every value of the path (one value without a path).
     """
-    columns = [
-        score_split(
-            probe, scorer, [block[train] for block in blocks], [block[test] for block in blocks], y[train], y[test],
-            None if sample_weight is None else (sample_weight[train], sample_weight[test]),
-        )
-        for train, test in folds
-    ]
-    return np.column_stack(columns)
+    path_scores = np.stack(
+        [
+            score_split(
+                probe, scoring, [block[train] for block in blocks], [block[test] for block in blocks],
+                y[train], y[test], None if sample_weight is None else (sample_weight[train], sample_weight[test]),
+            )
+            for train, test in folds
+        ],
+        axis=1,
+    )
+    return best_of_path(path_scores), path_scores

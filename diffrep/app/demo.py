@@ -18,9 +18,9 @@ from sklearn.metrics import check_scoring
 from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import column_or_1d
 
-from .._engine.probes import extract_blocks
+from .._engine.probes import extract_blocks, score_probe
 from .._engine.reuse import shared_work
-from .._engine.selection import HOLDOUT, make_folds, score_split
+from .._engine.selection import HOLDOUT, make_folds
 from ..baselines import tuned_probe
 from ..ensemble import NoiseEnsembleClassifier
 from ..featurizer import DiffusionFeaturizer
@@ -105,9 +105,11 @@ def sweep(featurizer, X_train, y_train, X_test, y_test, timesteps, rate, random_
     noisy = corrupt_labels(y_train, rate, random_state=random_state)
     train_blocks = extract_blocks(featurizer, X_train, timesteps)
     test_blocks = extract_blocks(featurizer, X_test, timesteps)
-    probe = default_probe()
-    accuracies = score_split(probe, check_scoring(probe), train_blocks, test_blocks, noisy, y_test)
-    result = SweepResult(rate=rate, per_timestep=dict(zip(timesteps, accuracies.tolist())))
+    probe = default_probe()  # fitted as given: its C chosen on the noisy training labels, never on the test set
+    scorer = check_scoring(probe)
+    result = SweepResult(rate=rate)
+    for t, train_features, test_features in zip(timesteps, train_blocks, test_blocks):
+        result.per_timestep[t] = score_probe(probe, scorer, (train_features, noisy), (test_features, y_test))
     ensemble = NoiseEnsembleClassifier(
         featurizer=FrozenEstimator(featurizer), timesteps=timesteps, random_state=random_state
     ).fit(X_train, noisy)
