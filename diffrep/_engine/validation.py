@@ -129,14 +129,31 @@ def check_layers(layers, network, default, special=("x0",)):
 DATA_FORMATS = ("auto", "channels_first", "channels_last")
 
 
-def _channel_axis(sample_shape, data_format, image_shape=None):
+def channel_axis(sample_shape, data_format, image_shape=None):
     """``"channels_first"`` or ``"channels_last"``: how to read 4-D samples of ``sample_shape``.
 
     With ``data_format="auto"`` a given ``image_shape`` ``(C, H, W)`` decides
     when it matches either order; otherwise the channel axis is the second or
     the last one, whichever is smaller than both others (the channels-last
     reading needs ``C`` in {1, 3, 4}, as image libraries give). Anything else is
-    ambiguous and refused.
+    ambiguous and refused. This is diffrep's one rule for the channel axis.
+
+    Parameters
+    ----------
+    sample_shape : tuple of int
+        The three axes of one 4-D sample, ``array.shape[1:]``.
+    data_format : {"auto", "channels_first", "channels_last"}
+    image_shape : tuple of int, optional
+        A validated ``(C, H, W)``.
+
+    Returns
+    -------
+    data_format : {"channels_first", "channels_last"}
+
+    Raises
+    ------
+    ValueError
+        If ``data_format="auto"`` and the shape is ambiguous.
     """
     if data_format != "auto":
         return data_format
@@ -159,7 +176,7 @@ def _channel_axis(sample_shape, data_format, image_shape=None):
 
 def _to_channels_first(array, data_format, image_shape):
     """4-D ``array`` as ``(n, C, H, W)``; a channels-last array is transposed (a view)."""
-    if _channel_axis(array.shape[1:], data_format, image_shape) == "channels_last":
+    if channel_axis(array.shape[1:], data_format, image_shape) == "channels_last":
         return np.moveaxis(array, -1, 1)
     return array
 
@@ -186,7 +203,7 @@ def resolve_data_format(X, image_shape, data_format):
     array = _as_array(X)
     ndim = getattr(array, "ndim", 2)
     if ndim == 4:
-        return _channel_axis(array.shape[1:], data_format, image_shape)
+        return channel_axis(array.shape[1:], data_format, image_shape)
     if ndim == 3 or image_shape is not None:
         return "channels_first" if data_format == "auto" else data_format
     if data_format == "channels_last":
