@@ -29,17 +29,20 @@ def test_curve_trains_once_per_fold_and_tabulates_every_timestep(digits_small, t
     np.testing.assert_allclose(table["mean"], scores.mean(axis=1))
 
 
-def test_frozen_featurizer_curve_matches_probes_fitted_by_hand(digits_small, trainings):
+def test_frozen_featurizer_curve_scores_the_default_probe_at_its_best_C_by_hand(digits_small, trainings):
     X, y = digits_small
     frozen = FrozenEstimator(DiffusionFeaturizer(image_shape=(1, 8, 8), **TINY).fit(X))
     trainings.clear()
     table = representation_curve(frozen, X, y, (10, 200), cv=2, random_state=0)
     assert trainings == []
-    train, test = next(StratifiedKFold(2, shuffle=True, random_state=0).split(X, y))
+    folds = list(StratifiedKFold(2, shuffle=True, random_state=0).split(X, y))
     for row in table.itertuples():
         features = frozen.extract(X, [row.timestep])
-        probe = default_probe().fit(features[train], y[train])
-        assert row.score_0 == pytest.approx(probe.score(features[test], y[test]))
+        path = np.array([
+            default_probe().path_scores((features[train], y[train]), (features[test], y[test]))
+            for train, test in folds
+        ])  # folds x Cs
+        assert [row.score_0, row.score_1] == pytest.approx(path[:, path.mean(axis=0).argmax()])
 
 
 @pytest.mark.parametrize(
