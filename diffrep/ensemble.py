@@ -123,7 +123,8 @@ class _NoiseEnsemble(BaseEstimator):
         y : array-like of shape (n_samples,)
             Class labels (classifier) or real targets (regressor).
         sample_weight : array-like of shape (n_samples,) or None, default=None
-            Weights of the samples, passed to every probe's ``fit`` (to a
+            Non-negative weights of the samples (a negative one is refused),
+            passed to every probe's ``fit`` (to a
             Pipeline's last step) and to the scoring of the selection. The
             denoiser itself is trained unweighted (it does not see labels).
         groups : array-like of shape (n_samples,) or None, default=None

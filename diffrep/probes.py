@@ -176,8 +176,8 @@ class LogisticProbeCV(ClassifierMixin, BaseEstimator):
         y : array-like of shape (n_samples,)
             Class labels.
         sample_weight : array-like of shape (n_samples,) or None, default=None
-            Weights of the standardization, the logistic loss and the fold
-            scores: a weight of 2 counts as the sample twice.
+            Non-negative weights of the standardization, the logistic loss and
+            the fold scores: a weight of 2 counts as the sample twice.
 
         Returns
         -------
