@@ -17,7 +17,7 @@ The rules of :func:`make_folds`:
   by ``random_state``, when ``random_state`` is given; with
   ``random_state=None`` they keep the data order (as scikit-learn's
   ``cross_val_score`` does), so they are reproducible either way.
-- ``"holdout"`` is one stratified ``train_test_split`` of ``test_size``.
+- ``"holdout"`` is one ``train_test_split`` of ``test_size``, stratified for classification.
 - Anything else (a splitter such as ``GroupKFold``, an iterable of
   ``(train, test)`` index arrays) is used as given, through
   ``sklearn.model_selection.check_cv``.
@@ -120,8 +120,8 @@ def make_folds(cv, y, groups=None, *, classifier, random_state=None, test_size=0
     classifier : bool
         Whether ``y`` holds class labels.
     random_state : int, RandomState instance or None, default=None
-        Shuffles the folds of an int ``cv`` and the holdout split; None keeps
-        the data order.
+        Shuffles the folds of an int ``cv`` (None keeps the data order) and
+        seeds the holdout split (None: an unseeded one, as ``train_test_split``).
     test_size : float or int, default=0.25
         The test part of ``cv="holdout"``, as in ``train_test_split``.
 
