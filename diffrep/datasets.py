@@ -11,10 +11,14 @@ from __future__ import annotations
 import csv
 import itertools
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .images import IMAGE_SUFFIXES, read_image_files
+
+if TYPE_CHECKING:
+    from ._engine.type_aliases import PathLike
 
 LABEL_FILES = ("labels.csv", "train.csv")
 """Names of the CSV of (file name, label) that :func:`load_labelled_data` looks for inside an image folder."""
@@ -184,7 +188,7 @@ def _load_class_folders(path):
     return read_image_files(files), _parsed_labels(labels)
 
 
-def load_labelled_data(path, label_column="label", labels=None):
+def load_labelled_data(path: PathLike, label_column: str = "label", labels: PathLike | None = None):
     """Read a labelled data set from a file or an image folder.
 
     Parameters

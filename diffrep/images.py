@@ -51,11 +51,21 @@ import numbers
 import os
 import stat
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
+from ._engine.caller import user_stacklevel
+from ._engine.notices import InputWarning
 from ._engine.validation import channel_axis
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from numpy.typing import ArrayLike
+
+    from ._engine.type_aliases import PathLike
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 """File name endings (lower case) that diffrep takes for image files when it lists a folder."""
@@ -91,7 +101,7 @@ def _rgb_layout(array):
     return layout if channels in (1, 3) else None
 
 
-def read_images(X):
+def read_images(X: ArrayLike | Sequence[PathLike]):
     """Validate image input for a pretrained pipeline; return it without reading files or copying pixels.
 
     Parameters
@@ -192,7 +202,7 @@ def _image_header(path):
         return _channels_of(image.mode), (image.height, image.width)
 
 
-def read_image_file(path):
+def read_image_file(path: PathLike):
     """One image file at its depth, channels first, under the module's value rule.
 
     Parameters
@@ -216,7 +226,11 @@ def read_image_file(path):
     with _opened(path) as (image, deep_colour):
         pixels = _decoded_pixels(image)
     if deep_colour:
-        warnings.warn(f"{path!r} is a 16-bit colour PNG: Pillow reads it at 8 bits per channel.", UserWarning, stacklevel=2)
+        warnings.warn(
+            f"{path!r} is a 16-bit colour PNG: Pillow reads it at 8 bits per channel.",
+            InputWarning,
+            stacklevel=user_stacklevel(),
+        )
     return np.ascontiguousarray(pixels.transpose(2, 0, 1))
 
 
@@ -256,7 +270,9 @@ def _check_paths(paths):
     return [os.fspath(value) for value in array]
 
 
-def read_image_files(paths, channels=None, size=None):
+def read_image_files(
+    paths: Sequence[PathLike], channels: int | None = None, size: int | tuple[int, int] | None = None
+):
     """Read image files into one float32 array ``(n, C, H, W)``: diffrep's one image reader.
 
     Each file is read at its depth by :func:`read_image_file` (see the module
@@ -352,7 +368,9 @@ def _channels_first(array):
     return array if _rgb_layout(array) == "channels_first" else array.transpose(0, 3, 1, 2)
 
 
-def resize_center_crop(images, size, value_range=(0.0, 1.0)):
+def resize_center_crop(
+    images: np.ndarray, size: int | tuple[int, int], value_range: tuple[float, float] = (0.0, 1.0)
+):
     """Scale images so that they cover ``size``, keeping their aspect ratio, then crop the center.
 
     Cropping the largest centered region of the target's aspect ratio first
@@ -404,7 +422,7 @@ def _files_in_unit_range(paths, size):
     return torch.from_numpy(pixels)
 
 
-def load_batch(images, size):
+def load_batch(images: np.ndarray, size: int | tuple[int, int]):
     """One batch of :func:`read_images` output as RGB floats of the model's size.
 
     Parameters

@@ -74,11 +74,17 @@ def test_curve_on_an_image_folder(tmp_path, capsys):
         (["curve", "{tmp}/data.txt"], "unsupported format"),
         (["curve", "{tmp}/bad.csv", "--label-column", "y"], "no label column"),
         (["demo", "--timesteps", "5000"], "timesteps must lie in"),
+        (["curve", "{tmp}/unlabelled"], "no labels found"),
     ],
 )
 def test_user_errors_exit_1_with_a_message(tmp_path, capsys, args, message):
     (tmp_path / "data.txt").write_text("1 2 3")
     (tmp_path / "bad.csv").write_text("a,b\n1,2\n3,4\n")
+    from PIL import Image
+
+    (tmp_path / "unlabelled").mkdir()
+    for i in range(3):
+        Image.fromarray(np.full((8, 8), 40 * i, dtype=np.uint8)).save(tmp_path / "unlabelled" / f"{i}.png")
     args = [arg.format(tmp=tmp_path) for arg in args]
     assert main(args + ["--max-steps", "1", "--quiet"]) == 1
     err = capsys.readouterr().err
@@ -158,3 +164,13 @@ def test_quiet_silences_the_probes_convergence_warnings(monkeypatch, tmp_path, q
         warnings.simplefilter("always")
         assert main(["demo", *options]) == 1
     assert any(issubclass(w.category, ConvergenceWarning) for w in caught) is not quiet
+
+
+def test_a_second_run_announces_the_cache_hit(tmp_path, capsys):
+    args = ["demo", "--quick", "--out", str(tmp_path), "--memory", str(tmp_path / "cache"), *FAST]
+    assert main(args) == 0
+    first = capsys.readouterr().out
+    assert main(args) == 0
+    second = capsys.readouterr().out
+    assert "reused from the cache" not in first
+    assert f"3 training steps reused from the cache {tmp_path / 'cache'}" in second

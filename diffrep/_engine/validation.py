@@ -11,15 +11,16 @@ import numbers
 from numbers import Integral
 
 import numpy as np
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import validate_data
+
+from .sklearn_compat import Interval
 
 
 class Count(Interval):
-    """Constraint: an integer ``>= low``; unlike sklearn's ``Interval(Integral, ...)``, never a bool."""
+    """Constraint: an integer ``>= low`` (and ``<= high`` when given); unlike sklearn's ``Interval(Integral, ...)``, never a bool."""
 
-    def __init__(self, low):
-        super().__init__(Integral, low, None, closed="left")
+    def __init__(self, low, high=None):
+        super().__init__(Integral, low, high, closed="left" if high is None else "both")
 
     def is_satisfied_by(self, val):
         return not isinstance(val, (bool, np.bool_)) and super().is_satisfied_by(val)
@@ -116,6 +117,11 @@ def check_layers(layers, network, default, special=("x0",)):
     layers = tuple(layers)
     if not layers or not all(isinstance(name, str) for name in layers):
         raise TypeError(f"layers must be a non-empty sequence of module names, got {layers!r}.")
+    if "" in layers:
+        raise ValueError(
+            "layers must name modules of the denoiser; '' (the whole network, one feature per timestep) is not "
+            f"a feature source, got {list(layers)}. Use 'x0' for the denoiser's estimate of the clean input."
+        )
     modules = dict(network.named_modules())
     unknown = [name for name in layers if name not in modules and name not in special]
     if unknown:

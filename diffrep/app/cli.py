@@ -47,7 +47,7 @@ def _parser():
         sub.add_argument("--timesteps", type=_int_list, default=None,
                          help="comma-separated DDPM timesteps, larger = noisier (default: 0,10,25,50,100,200,400,700,999)")
         sub.add_argument("--layers", type=_str_list, default=None,
-                         help="comma-separated layers to capture (default: the backbone's default, up_blocks.0 for a UNet)")
+                         help="comma-separated layers to capture (default: the backbone's default: up_blocks.0 for the built-in UNet)")
         sub.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
         sub.add_argument("--max-steps", type=int, default=None, help="denoiser training steps")
         sub.add_argument("--rates", type=lambda s: tuple(float(v) for v in s.split(",")), default=(0.0, 0.4),
@@ -113,8 +113,10 @@ def _report(args, X, y, defaults, name, n_threads):
         X, y, timesteps=timesteps, rates=args.rates, featurizer=featurizer,
         random_state=args.seed, verbose=0 if args.quiet else 1,
     )
+    source = (f"{fitted.n_steps_} training steps reused from the cache {args.memory}" if fitted.reused_training_
+              else f"{fitted.n_steps_} training steps")
     print(f"denoiser: {type(fitted.network_).__name__} on {fitted.device_}, "
-          f"{fitted.n_steps_} training steps in {seconds['training']:.1f} s; layers {list(fitted.layers_)}")
+          f"{source} in {seconds['training']:.1f} s; layers {list(fitted.layers_)}")
     print(demo.format_table(results, fitted.sigmas_))
     args.out.mkdir(parents=True, exist_ok=True)
     figure = args.out / f"{name}_curve.png"
@@ -135,6 +137,9 @@ def _run(args, n_threads):
         from ..datasets import load_labelled_data
 
         X, y = load_labelled_data(args.data, args.label_column)
+        if y is None:
+            raise ValueError(f"{args.data}: no labels found; add a labels.csv (file name, label) or put the "
+                             "images in one subfolder per class.")
         _report(args, X, y, dict(max_steps=FULL["max_steps"]), args.data.stem or "curve", n_threads)
 
 

@@ -16,12 +16,12 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.frozen import FrozenEstimator
 from sklearn.metrics import check_scoring
-from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import column_or_1d
 
 from .._engine.probes import extract_blocks, score_probe
 from .._engine.reuse import shared_work
 from .._engine.selection import HOLDOUT, make_folds
+from .._engine.sklearn_compat import safe_indexing as _safe_indexing
 from ..baselines import tuned_probe
 from ..ensemble import NoiseEnsembleClassifier
 from ..featurizer import DiffusionFeaturizer
@@ -213,7 +213,7 @@ def format_table(results, sigmas):
 
 
 def plot_sweep(results, sigmas, path):
-    """Save the accuracy-over-noise-level curves as a PNG.
+    """Save the accuracy-over-noise-level curves as a PNG, written atomically (never half a file).
 
     Parameters
     ----------
@@ -221,6 +221,9 @@ def plot_sweep(results, sigmas, path):
     sigmas : sequence of float
     path : str or os.PathLike
     """
+    import io
+
+    from .._engine.files import atomic_write
     from ..plotting import import_pyplot
 
     plt = import_pyplot()
@@ -242,5 +245,7 @@ def plot_sweep(results, sigmas, path):
     ax.legend(fontsize=7, loc="lower left")
     ax.set_title("Representation quality over noise level")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    image = io.BytesIO()
+    fig.savefig(image, format="png", dpi=120)
     plt.close(fig)
+    atomic_write(path, image.getvalue())

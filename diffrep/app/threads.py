@@ -55,7 +55,17 @@ def choose_threads(requested=AUTO):
 
 @contextmanager
 def torch_threads(n_threads):
-    """Run the block with ``n_threads`` torch threads, then restore the previous count."""
+    """Run the block with ``n_threads`` torch threads, then restore the previous count.
+
+    Parameters
+    ----------
+    n_threads : int
+        The torch thread count inside the block.
+
+    Yields
+    ------
+    None
+    """
     import torch
 
     previous = torch.get_num_threads()
