@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from sklearn.base import is_classifier, is_regressor
 from sklearn.frozen import FrozenEstimator
-from sklearn.metrics import check_scoring, get_scorer_names
-from sklearn.model_selection import KFold, StratifiedKFold, check_cv
+from sklearn.metrics import get_scorer_names
 from sklearn.pipeline import Pipeline
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_array, check_consistent_length, column_or_1d
@@ -24,8 +23,9 @@ from sklearn.utils.validation import check_array, check_consistent_length, colum
 from ._engine.sklearn_compat import HasMethods, StrOptions, validate_params
 from ._engine.sklearn_compat import safe_indexing as _safe_indexing
 from ._engine.pipelines import chain, locate_featurizer
-from ._engine.probes import check_featurizer, extract_blocks, fit_featurizer, score_probe
+from ._engine.probes import check_featurizer, extract_blocks, fit_featurizer
 from ._engine.reuse import shared_work
+from ._engine.selection import best_of_path, make_folds, score_split, score_timesteps
 from ._engine.tables import score_table
 from ._engine.validation import check_timesteps
 from .probes import default_probe, default_regression_probe
@@ -64,22 +64,32 @@ def _resolve_task(task, y, probe):
     return "classification"
 
 
-def _folds(cv, y, groups, task, random_state):
-    """The (train, test) pairs: a shuffled (stratified) K-fold for an int ``cv``, else ``check_cv``'s splitter."""
-    if cv is None or isinstance(cv, (int, np.integer)):
-        kind = StratifiedKFold if task == "classification" else KFold
-        splitter = kind(n_splits=5 if cv is None else int(cv), shuffle=True, random_state=random_state)
-    else:
-        splitter = check_cv(cv, y, classifier=task == "classification")
-    return list(splitter.split(np.zeros((len(y), 1)), y, groups))
-
-
 def _prepared(before, X_train, X_test, y_train):
     """The two parts of ``X`` through clones of the steps before the featurizer, fitted on the training part."""
     steps = chain(before)
     if steps is None:
         return X_train, X_test
     return steps.fit_transform(X_train, y_train), steps.transform(X_test)
+
+
+def _fold_scores(featurizer, before, probe, scoring, X, y, timesteps, folds):
+    """The probe's score at every timestep and fold, shape (n_timesteps, n_folds), and a fitted featurizer.
+
+    Features are per sample: a frozen featurizer fed ``X`` directly extracts
+    it once for every fold; otherwise each fold fits its own featurizer (and
+    the steps before it) on its training part.
+    """
+    if isinstance(featurizer, FrozenEstimator) and not before:
+        fitted = fit_featurizer(featurizer, X, timesteps)
+        scores, _ = score_timesteps(probe, scoring, extract_blocks(fitted, X, timesteps), y, folds)
+        return scores, fitted
+    path_scores = []
+    for train, test in folds:
+        X_train, X_test = _prepared(before, _safe_indexing(X, train), _safe_indexing(X, test), y[train])
+        fitted = fit_featurizer(featurizer, X_train, timesteps)
+        train_blocks, test_blocks = (extract_blocks(fitted, part, timesteps) for part in (X_train, X_test))
+        path_scores.append(score_split(probe, scoring, train_blocks, test_blocks, y[train], y[test]))
+    return best_of_path(np.stack(path_scores, axis=1)), fitted
 
 
 def _curve_parts(featurizer, estimator):
@@ -134,8 +144,17 @@ def representation_curve(
 
     Class labels are scored by accuracy with a logistic probe on stratified
     folds; real-valued targets by R^2 with a ridge probe on plain K-folds.
-    Both default probes choose their regularization by cross-validation
-    within each training part (see :mod:`diffrep.probes`).
+    The default logistic probe (:class:`~diffrep.probes.LogisticProbeCV`) is
+    scored along its path of ``C``, one warm-started path per fold and
+    timestep, and a timestep scores as its ``C`` with the best mean over the
+    folds: the ensembles' selection score, chosen on the held-out folds
+    themselves, hence optimistic by the choice among the values of ``Cs``.
+    The ridge probe chooses its penalty inside each training part.
+
+    The folds and the scores are those of the noise-level ensembles'
+    selection: on a frozen featurizer, the ``timestep_scores_`` of a
+    :class:`~diffrep.NoiseEnsembleClassifier` with the same ``cv``,
+    ``random_state``, ``groups``, ``scoring`` and probe equal this table's.
 
     Timesteps index the denoiser's training schedule: **larger is noisier**.
 
@@ -159,13 +178,15 @@ def representation_curve(
         (standardize, ``RidgeCV``) for regression, or the steps after a
         Pipeline's featurizer.
     cv : int, cross-validation generator, iterable or None, default=5
-        An int: folds of a shuffled K-fold seeded by ``random_state``,
-        stratified for classification; None means 5. Anything else as
-        ``sklearn.model_selection.check_cv`` takes it (``GroupKFold`` with
-        ``groups``, ``TimeSeriesSplit``, an iterable of ``(train, test)``
-        index arrays).
+        The folds of the ensembles' selection. An int: a K-fold, stratified
+        for classification, shuffled when ``random_state`` is given (data
+        order otherwise), lowered to the size of the smallest class (for
+        regression, to one fold per two samples); None means 5. Anything
+        else as ``sklearn.model_selection.check_cv`` takes it
+        (``GroupKFold`` with ``groups``, ``TimeSeriesSplit``, a non-empty
+        iterable of ``(train, test)`` index arrays).
     random_state : int, RandomState instance or None, default=None
-        Shuffles the folds of an int ``cv``.
+        Shuffles the folds of an int ``cv``; None keeps the data order.
     groups : array-like of shape (n_samples,) or None, default=None
         Group labels passed to the splitter.
     scoring : str, callable or None, default=None
@@ -214,21 +235,9 @@ def representation_curve(
         y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
     if probe is None:
         probe = default_probe() if task == "classification" else default_regression_probe()
-    scorer = check_scoring(probe, scoring=scoring)
-    folds = _folds(cv, y, groups, task, random_state)
-    scores = np.empty((len(timesteps), len(folds)))
-    # Features are per sample: a frozen featurizer fed X directly extracts X once and serves every fold.
-    whole = isinstance(featurizer, FrozenEstimator) and not before
+    folds = make_folds(cv, y, groups, classifier=task == "classification", random_state=random_state)
     with shared_work():
-        for fold, (train, test) in enumerate(folds):
-            X_train, X_test = _prepared(before, _safe_indexing(X, train), _safe_indexing(X, test), y[train])
-            fitted = fit_featurizer(featurizer, X_train, timesteps)
-            if whole:
-                blocks = [(block[train], block[test]) for block in extract_blocks(fitted, X, timesteps)]
-            else:
-                blocks = zip(extract_blocks(fitted, X_train, timesteps), extract_blocks(fitted, X_test, timesteps))
-            for i, (train_block, test_block) in enumerate(blocks):
-                scores[i, fold] = score_probe(probe, scorer, (train_block, y[train]), (test_block, y[test]))
+        scores, fitted = _fold_scores(featurizer, before, probe, scoring, X, y, timesteps, folds)
     sigmas = fitted.schedule_.sigmas(timesteps)
     rows = [{"timestep": t, "sigma": float(sigma), "task": task} for t, sigma in zip(timesteps, sigmas)]
     table = score_table(rows, scores)

@@ -16,8 +16,7 @@ import numpy as np
 from scipy.special import softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone, is_classifier
 from sklearn.frozen import FrozenEstimator
-from sklearn.metrics import check_scoring, get_scorer_names
-from sklearn.model_selection import KFold, StratifiedKFold, check_cv
+from sklearn.metrics import get_scorer_names
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
@@ -30,14 +29,8 @@ from sklearn.utils.validation import (
 from ._engine.sklearn_compat import HasMethods, Interval, StrOptions
 from ._engine.sklearn_compat import check_sample_weight as _check_sample_weight
 from ._engine.sklearn_compat import fit_context as _fit_context
-from ._engine.probes import (
-    check_weighted_probe,
-    extract_blocks,
-    fit_featurizer,
-    fit_probe,
-    one_standard_error_choice,
-    score_probe,
-)
+from ._engine.probes import check_weighted_probe, extract_blocks, fit_featurizer, fit_probe, one_standard_error_choice
+from ._engine.selection import make_folds, score_timesteps
 from ._engine.validation import check_timesteps, read_samples
 from .featurizer import DiffusionFeaturizer
 from .probes import LogisticProbeCV, default_probe, default_regression_probe
@@ -53,9 +46,9 @@ AGGREGATIONS = ("logits", "proba", "vote")
 class _NoiseEnsemble(BaseEstimator):
     """What the classifier and the regressor share: features, cross-validated selection, probes.
 
-    Subclasses define the default probe (``_default_probe``), how targets are
-    read (``_read_targets``), the most folds the targets allow
-    (``_max_splits``) and the splitter of an int ``cv`` (``_int_splitter``).
+    Subclasses define the default probe (``_default_probe``) and how targets
+    are read (``_read_targets``); the folds and the per-timestep scores come
+    from :mod:`diffrep._engine.selection`, as those of the curves and the studies.
     """
 
     _parameter_constraints: dict = {
@@ -136,7 +129,8 @@ class _NoiseEnsemble(BaseEstimator):
         y : array-like of shape (n_samples,)
             Class labels (classifier) or real targets (regressor).
         sample_weight : array-like of shape (n_samples,) or None, default=None
-            Weights of the samples, passed to every probe's ``fit`` (to a
+            Non-negative weights of the samples (a negative one is refused),
+            passed to every probe's ``fit`` (to a
             Pipeline's last step) and to the scoring of the selection. The
             denoiser itself is trained unweighted (it does not see labels).
         groups : array-like of shape (n_samples,) or None, default=None
@@ -156,11 +150,12 @@ class _NoiseEnsemble(BaseEstimator):
         check_consistent_length(X_2d, y)
         targets = self._read_targets(y)
         if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X_2d)
+            sample_weight = _check_sample_weight(sample_weight, X_2d, ensure_non_negative=True)
 
         self.featurizer_ = fit_featurizer(featurizer, X, candidates)
         blocks = extract_blocks(self.featurizer_, X, candidates)
-        scores, path_scores = self._cross_validate(blocks, targets, sample_weight, groups)
+        folds = make_folds(self.cv, targets, groups, classifier=is_classifier(self), random_state=self.random_state)
+        scores, path_scores = score_timesteps(self._probe(), self.scoring, blocks, targets, folds, sample_weight)
         self.timestep_scores_ = {
             t: {"mean": float(np.mean(s)), "std": float(np.std(s))} for t, s in zip(candidates, scores)
         }
@@ -169,7 +164,7 @@ class _NoiseEnsemble(BaseEstimator):
         elif self.selection == "all":
             self.selected_timesteps_ = candidates
         else:
-            best = int(np.argmax([np.mean(s) for s in scores]))
+            best = int(np.argmax(scores.mean(axis=1)))
             self.selected_timesteps_ = candidates[max(0, best - self.n_neighbors) : best + self.n_neighbors + 1]
         probe = self._shared_probe(path_scores, [candidates.index(t) for t in self.selected_timesteps_])
         block_of = dict(zip(candidates, blocks))
@@ -187,59 +182,10 @@ class _NoiseEnsemble(BaseEstimator):
         outweighed the strongly regularized, informative ones in the average.
         """
         probe = self._probe()
-        if path_scores is None:
+        if not isinstance(probe, LogisticProbeCV):
             return probe
         chosen = one_standard_error_choice(path_scores[selected].mean(axis=0))  # (folds, Cs), averaged over t
         return clone(probe).set_params(Cs=(probe.path()[chosen],))
-
-    def _folds(self, targets, groups):
-        """The (train, test) index pairs of the selection, or None to score on the training data."""
-        if self.cv is None or isinstance(self.cv, Integral):
-            n_splits = min(5 if self.cv is None else self.cv, self._max_splits(targets))
-            if n_splits < 2:
-                return None
-            splitter = self._int_splitter(n_splits)
-        else:
-            splitter = check_cv(self.cv, targets, classifier=is_classifier(self))
-        return list(splitter.split(np.zeros((len(targets), 1)), targets, groups))
-
-    def _cross_validate(self, blocks, targets, sample_weight, groups):
-        """Each timestep's fold scores over the same folds; for a path probe, also every ``C``'s.
-
-        A :class:`~diffrep.probes.LogisticProbeCV` is scored along its path of
-        ``C`` on every fold of every timestep, and a timestep scores as its
-        best ``C``; the path scores, shaped ``(timesteps, folds, Cs)``, come
-        back too (None for any other probe, which is scored as given).
-        """
-        probe = self._probe()
-        scorer = check_scoring(probe, scoring=self.scoring)
-        folds = self._folds(targets, groups)
-        if folds is None:  # too few samples (of a class) to split: score on the training data
-            everything = np.arange(len(targets))
-            folds = [(everything, everything)]
-        parts = [
-            ((train, test), None if sample_weight is None else (sample_weight[train], sample_weight[test]))
-            for train, test in folds
-        ]
-        if isinstance(probe, LogisticProbeCV):
-            path_scorer = None if self.scoring is None else scorer
-            path_scores = np.array([
-                [
-                    probe.path_scores((block[train], targets[train]), (block[test], targets[test]), path_scorer, weights)
-                    for (train, test), weights in parts
-                ]
-                for block in blocks
-            ])
-            best = path_scores.mean(axis=1).argmax(axis=1)
-            return [path_scores[i, :, c] for i, c in enumerate(best)], path_scores
-        scores = [
-            [
-                score_probe(probe, scorer, (block[train], targets[train]), (block[test], targets[test]), weights)
-                for (train, test), weights in parts
-            ]
-            for block in blocks
-        ]
-        return scores, None
 
     def _probe_blocks(self, X):
         """Features of ``X`` at the selected timesteps, one block per fitted probe."""
@@ -288,10 +234,11 @@ class NoiseEnsembleClassifier(ClassifierMixin, _NoiseEnsemble):
         :class:`~diffrep.probes.LogisticProbeCV` (standardize, logistic
         regression), whose ``C`` is chosen together with the timesteps: every
         ``C`` of its path is scored on the same folds at every candidate, a
-        candidate scores as its best ``C``, and the selected timesteps' probes
-        share one ``C``, chosen on their fold scores averaged over them by
-        the one-standard-error rule (see ``estimators_[i].C_``), so that their
-        logits average on one scale. The
+        candidate scores as its best ``C`` (as in
+        :func:`~diffrep.curves.representation_curve`), and the selected
+        timesteps' probes share one ``C``, chosen on their fold scores
+        averaged over them by the one-standard-error rule (see
+        ``estimators_[i].C_``), so that their logits average on one scale. The
         training labels choose it, noisy or not: features on a grid of cells
         overfit noisy labels with a fixed ``C=1``. Any other probe is used as
         given.
@@ -302,21 +249,23 @@ class NoiseEnsembleClassifier(ClassifierMixin, _NoiseEnsemble):
         ``"vote"``: majority vote, ties going to the class listed first in
         ``classes_``; probabilities are the vote fractions.
     cv : int, cross-validation generator, iterable or None, default=3
-        How candidates are scored. An int: folds of a stratified, shuffled
-        K-fold seeded by ``random_state``, lowered to the size of the smallest
-        class when that is smaller (if a class has a single sample, candidates
-        are scored on the training data itself); None means 5. Anything else is
-        used as ``sklearn.model_selection.check_cv`` takes it: a splitter (e.g.
-        ``GroupKFold``, with ``groups`` passed to ``fit``) or an iterable of
-        ``(train, test)`` index arrays.
+        How candidates are scored, with the folds of
+        :func:`~diffrep.curves.representation_curve`. An int: a stratified
+        K-fold, shuffled when ``random_state`` is given (data order
+        otherwise), lowered to the size of the smallest class when that is
+        smaller (a class of a single sample is an error); None means 5.
+        Anything else is used as ``sklearn.model_selection.check_cv`` takes
+        it: a splitter (e.g. ``GroupKFold``, with ``groups`` passed to
+        ``fit``) or a non-empty iterable of ``(train, test)`` index arrays.
     scoring : str, callable or None, default=None
         The selection score, as in ``cross_val_score``: a scorer name
         (``"balanced_accuracy"``, ``"neg_log_loss"`` ...) or a callable
         ``scorer(estimator, X, y)``; None is the probe's ``score`` (accuracy).
         Larger is better.
     random_state : int, RandomState instance or None, default=None
-        Shuffles the folds of an int ``cv`` (the same folds for every timestep)
-        and seeds an unfitted featurizer that has no seed of its own.
+        Shuffles the folds of an int ``cv`` (the same folds for every timestep;
+        None keeps the data order) and seeds an unfitted featurizer that has
+        no seed of its own.
 
     Attributes
     ----------
@@ -331,7 +280,8 @@ class NoiseEnsembleClassifier(ClassifierMixin, _NoiseEnsemble):
     timestep_scores_ : dict of int -> dict
         For every candidate timestep, the probe's cross-validated score
         ``{"mean": float, "std": float}`` on the training data (for the
-        default probe, that of its best ``C``).
+        default probe, that of its best ``C``), equal to the scores of
+        :func:`~diffrep.curves.representation_curve` on the same folds.
     selected_timesteps_ : tuple of int
         The timesteps whose probes are aggregated, ascending.
     estimators_ : list of estimators
@@ -405,12 +355,6 @@ class NoiseEnsembleClassifier(ClassifierMixin, _NoiseEnsemble):
             raise ValueError(f"{type(self).__name__} needs samples of at least 2 classes; y has only one class.")
         self.classes_ = encoder.classes_
         return encoder.transform(y)
-
-    def _max_splits(self, codes):
-        return int(np.bincount(codes).min())
-
-    def _int_splitter(self, n_splits):
-        return StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=self.random_state)
 
     # ------------------------------------------------------------ prediction
     def _class_scores(self, X):
@@ -509,19 +453,21 @@ class NoiseEnsembleRegressor(RegressorMixin, _NoiseEnsemble):
         :func:`diffrep.probes.default_regression_probe`: standardize, then
         ``RidgeCV`` choosing its penalty (0.1, 1 or 10) by leave-one-out.
     cv : int, cross-validation generator, iterable or None, default=3
-        How candidates are scored. An int: folds of a shuffled K-fold seeded by
-        ``random_state`` (at most one fold per two samples; with fewer than
-        four samples, candidates are scored on the training data); None
-        means 5. Anything else as ``sklearn.model_selection.check_cv`` takes
-        it: a splitter (``GroupKFold`` with ``groups`` passed to ``fit``) or an
+        How candidates are scored, with the folds of
+        :func:`~diffrep.curves.representation_curve`. An int: a K-fold,
+        shuffled when ``random_state`` is given (data order otherwise), with
+        at most one fold per two samples (fewer than four samples is an
+        error); None means 5. Anything else as
+        ``sklearn.model_selection.check_cv`` takes it: a splitter
+        (``GroupKFold`` with ``groups`` passed to ``fit``) or a non-empty
         iterable of ``(train, test)`` index arrays.
     scoring : str, callable or None, default=None
         The selection score: a scorer name (``"neg_mean_absolute_error"`` ...)
         or a callable ``scorer(estimator, X, y)``; None is the probe's
         ``score`` (R^2). Larger is better.
     random_state : int, RandomState instance or None, default=None
-        Shuffles the folds of an int ``cv`` and seeds an unfitted featurizer
-        that has no seed of its own.
+        Shuffles the folds of an int ``cv`` (None keeps the data order) and
+        seeds an unfitted featurizer that has no seed of its own.
 
     Attributes
     ----------
@@ -562,12 +508,6 @@ class NoiseEnsembleRegressor(RegressorMixin, _NoiseEnsemble):
     def _read_targets(self, y):
         """The targets as a finite float array."""
         return check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
-
-    def _max_splits(self, y):
-        return len(y) // 2
-
-    def _int_splitter(self, n_splits):
-        return KFold(n_splits=n_splits, shuffle=True, random_state=self.random_state)
 
     def predict(self, X):
         """The mean of the selected probes' predictions.

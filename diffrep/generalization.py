@@ -345,8 +345,8 @@ def generalization_report(
         ``C`` is chosen by cross-validation).
     cv : int, cross-validation generator or iterable, default=5
         Folds of the held-out probe, as :func:`~diffrep.representation_curve`
-        takes them (an int: a shuffled stratified K-fold seeded by
-        ``random_state``). At least two folds give the rise a standard error.
+        takes them (an int: a stratified K-fold, shuffled when
+        ``random_state`` is given). At least two folds give the rise a standard error.
     max_samples : int, default=1000
         The errors are measured on at most this many training and this many
         held-out samples (chosen at random); the probe uses every held-out sample.

@@ -13,16 +13,16 @@ from numbers import Real
 from typing import TYPE_CHECKING
 
 import numpy as np
-from sklearn.base import clone
 from sklearn.metrics import check_scoring, get_scorer_names
-from sklearn.model_selection import StratifiedKFold, check_cv, train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
+from ._engine.probes import score_probe
 from ._engine.sklearn_compat import Interval, InvalidParameterError, RealNotInt, StrOptions, validate_params
 from ._engine.sklearn_compat import safe_indexing as _safe_indexing
 from ._engine.reuse import shared_work
+from ._engine.selection import HOLDOUT, make_folds
 from ._engine.tables import score_table
 from ._engine.validation import Count
 
@@ -175,19 +175,6 @@ def _check_rates(rates):
     return [float(v) for v in values]
 
 
-def _splits(y, test_size, cv, groups, random_state):
-    """The (train, test) index pairs of a study: one stratified split, or the folds of ``cv``."""
-    if cv is None:
-        if groups is not None:
-            raise ValueError("groups is used by the splitter of cv; with cv=None there is none. Pass cv too.")
-        return [train_test_split(np.arange(len(y)), test_size=test_size, stratify=y, random_state=random_state)]
-    if isinstance(cv, (int, np.integer)):
-        splitter = StratifiedKFold(n_splits=int(cv), shuffle=True, random_state=random_state)
-    else:
-        splitter = check_cv(cv, y, classifier=True)
-    return list(splitter.split(np.zeros((len(y), 1)), y, groups))
-
-
 @validate_params(
     {
         "estimators": [dict],
@@ -198,7 +185,7 @@ def _splits(y, test_size, cv, groups, random_state):
         "n_repeats": [Count(1)],
         "kind": [StrOptions(set(KINDS))],
         "random_state": ["random_state"],
-        "cv": ["cv_object"],
+        "cv": ["cv_object", StrOptions({HOLDOUT})],
         "groups": ["array-like", None],
         "scoring": [StrOptions(set(get_scorer_names())), callable, None],
     },
@@ -214,15 +201,16 @@ def label_noise_study(
     kind: str = "symmetric",
     random_state: RandomStateLike = None,
     *,
-    cv: CVLike = None,
+    cv: CVLike | str = HOLDOUT,
     groups: ArrayLike | None = None,
     scoring: str | Callable[..., float] | None = None,
 ):
     """Test score of estimators trained on corrupted labels, per noise rate.
 
-    By default one stratified split, exactly ``train_test_split(X, y,
-    test_size=test_size, stratify=y, random_state=random_state)``; with ``cv``,
-    every fold of it in turn. For every split, rate and repeat the training
+    By default (``cv="holdout"``) one stratified split, exactly
+    ``train_test_split(X, y, test_size=test_size, stratify=y,
+    random_state=random_state)``; with any other ``cv``, every fold of it in
+    turn, the folds of :func:`~diffrep.curves.representation_curve`. For every split, rate and repeat the training
     labels are corrupted once (:func:`corrupt_labels`; every estimator sees the
     same noisy labels), a clone of each estimator is fitted on them and scored
     on the clean test labels.
@@ -248,7 +236,7 @@ def label_noise_study(
     rates : sequence of float in [0, 1], default=(0.0, 0.2, 0.4, 0.6, 0.8)
         Fractions of training labels to corrupt.
     test_size : float or int, default=0.25
-        As in ``train_test_split``; used when ``cv`` is None.
+        As in ``train_test_split``; used when ``cv="holdout"``.
     n_repeats : int, default=3
         Independent corruptions per rate (and split).
     kind : {"symmetric", "asymmetric", "uniform"}, default="symmetric"
@@ -260,10 +248,13 @@ def label_noise_study(
         ``table.attrs["label_noise"]``.
     random_state : int, RandomState instance or None, default=None
         Seeds the split (or the folds of an int ``cv``) and the corruptions.
-    cv : int, cross-validation generator, iterable or None, default=None
-        None: the single split above. An int: a shuffled stratified K-fold.
-        Anything else as ``sklearn.model_selection.check_cv`` takes it
-        (``GroupKFold`` with ``groups``, an iterable of ``(train, test)``).
+    cv : "holdout", int, cross-validation generator, iterable or None, default="holdout"
+        ``"holdout"``: the single split above. An int: a stratified K-fold,
+        shuffled when ``random_state`` is given, lowered to the size of the
+        smallest class; None means 5 folds, as everywhere in diffrep (it
+        used to mean the single split, now ``"holdout"``). Anything else as
+        ``sklearn.model_selection.check_cv`` takes it (``GroupKFold`` with
+        ``groups``, a non-empty iterable of ``(train, test)``).
     groups : array-like of shape (n_samples,) or None, default=None
         Group labels passed to the splitter of ``cv``.
     scoring : str, callable or None, default=None
@@ -286,7 +277,7 @@ def label_noise_study(
     _check_estimators(estimators)
     rates = _check_rates(rates)
     y = column_or_1d(y)
-    splits = _splits(y, test_size, cv, groups, random_state)
+    splits = make_folds(cv, y, groups, classifier=True, random_state=random_state, test_size=test_size)
     rng = check_random_state(random_state)
     scorers = {name: check_scoring(estimator, scoring=scoring) for name, estimator in estimators.items()}
     scores = {(name, rate): [] for name in estimators for rate in rates}
@@ -298,8 +289,7 @@ def label_noise_study(
                     seed = rng.randint(np.iinfo(np.int32).max)
                     noisy = corrupt_labels(y[train], rate, kind=kind, random_state=seed)
                     for name, estimator in estimators.items():
-                        fitted_estimator = clone(estimator).fit(X_train, noisy)
-                        scores[name, rate].append(scorers[name](fitted_estimator, X_test, y[test]))
+                        scores[name, rate].append(score_probe(estimator, scorers[name], (X_train, noisy), (X_test, y[test])))
     rows = [{"estimator": name, "rate": rate} for name, rate in scores]
     table = score_table(rows, list(scores.values()))
     table.attrs["label_noise"] = kind

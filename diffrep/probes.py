@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import RidgeCV
-from sklearn.model_selection import StratifiedKFold, check_cv
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import LabelEncoder, StandardScaler
 from sklearn.utils.multiclass import check_classification_targets
@@ -25,6 +24,7 @@ from ._engine.sklearn_compat import Interval
 from ._engine.sklearn_compat import check_sample_weight as _check_sample_weight
 from ._engine.sklearn_compat import fit_context as _fit_context
 from ._engine.probes import logistic_path_scores, one_standard_error_choice, standardized_logistic
+from ._engine.selection import make_folds, most_splits
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -52,10 +52,12 @@ class LogisticProbeCV(ClassifierMixin, BaseEstimator):
     ----------
     Cs : sequence of float, default=(1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)
         Inverse regularization strengths to choose from (sorted ascending).
-    cv : int, cross-validation generator or iterable, default=3
+    cv : int, cross-validation generator, iterable or None, default=3
         Folds of the choice: an int is a stratified K-fold, with fewer folds
-        when the smallest class has fewer samples; anything else as
-        ``sklearn.model_selection.check_cv`` takes it.
+        when the smallest class has fewer samples (none below 2); None means
+        5, as everywhere in diffrep; anything else as
+        ``sklearn.model_selection.check_cv`` takes it (no folds, or a fold
+        with an empty side, is an error naming ``cv``).
     max_iter : int, default=1000
         Iterations of the lbfgs solver per fit.
     tol : float, default=1e-4
@@ -168,18 +170,15 @@ class LogisticProbeCV(ClassifierMixin, BaseEstimator):
         )
 
     def _folds(self, codes):
-        """Stratified folds of the choice of ``C``, or none when ``Cs`` holds one value or a class is too small."""
+        """The folds of the choice of ``C`` (:func:`~diffrep._engine.selection.make_folds`'s rules).
+
+        No folds when ``Cs`` holds one value, or when an int ``cv`` meets a class too small to split.
+        """
         if len(self.path()) == 1:
             return []
-        if self.cv is None or isinstance(self.cv, Integral):
-            n_splits = min(3 if self.cv is None else self.cv, int(np.bincount(codes).min()))
-            if n_splits < 2:
-                return []
-            shuffle = self.random_state is not None
-            splitter = StratifiedKFold(n_splits, shuffle=shuffle, random_state=self.random_state if shuffle else None)
-        else:
-            splitter = check_cv(self.cv, codes, classifier=True)
-        return list(splitter.split(np.zeros((len(codes), 1)), codes))
+        if (self.cv is None or isinstance(self.cv, Integral)) and most_splits(codes, classifier=True) < 2:
+            return []
+        return make_folds(self.cv, codes, classifier=True, random_state=self.random_state)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
@@ -191,8 +190,8 @@ class LogisticProbeCV(ClassifierMixin, BaseEstimator):
         y : array-like of shape (n_samples,)
             Class labels.
         sample_weight : array-like of shape (n_samples,) or None, default=None
-            Weights of the standardization, the logistic loss and the fold
-            scores: a weight of 2 counts as the sample twice.
+            Non-negative weights of the standardization, the logistic loss and
+            the fold scores: a weight of 2 counts as the sample twice.
 
         Returns
         -------
@@ -204,7 +203,7 @@ class LogisticProbeCV(ClassifierMixin, BaseEstimator):
         self.classes_ = encoder.classes_
         codes = encoder.transform(y)
         if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X)
+            sample_weight = _check_sample_weight(sample_weight, X, ensure_non_negative=True)
         Cs = self.path()
         folds = self._folds(codes)
         self.cv_scores_ = np.array(

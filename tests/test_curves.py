@@ -29,17 +29,20 @@ def test_curve_trains_once_per_fold_and_tabulates_every_timestep(digits_small, t
     np.testing.assert_allclose(table["mean"], scores.mean(axis=1))
 
 
-def test_frozen_featurizer_curve_matches_probes_fitted_by_hand(digits_small, trainings):
+def test_frozen_featurizer_curve_scores_the_default_probe_at_its_best_C_by_hand(digits_small, trainings):
     X, y = digits_small
     frozen = FrozenEstimator(DiffusionFeaturizer(image_shape=(1, 8, 8), **TINY).fit(X))
     trainings.clear()
     table = representation_curve(frozen, X, y, (10, 200), cv=2, random_state=0)
     assert trainings == []
-    train, test = next(StratifiedKFold(2, shuffle=True, random_state=0).split(X, y))
+    folds = list(StratifiedKFold(2, shuffle=True, random_state=0).split(X, y))
     for row in table.itertuples():
         features = frozen.extract(X, [row.timestep])
-        probe = default_probe().fit(features[train], y[train])
-        assert row.score_0 == pytest.approx(probe.score(features[test], y[test]))
+        path = np.array([
+            default_probe().path_scores((features[train], y[train]), (features[test], y[test]))
+            for train, test in folds
+        ])  # folds x Cs
+        assert [row.score_0, row.score_1] == pytest.approx(path[:, path.mean(axis=0).argmax()])
 
 
 @pytest.mark.parametrize(
@@ -130,7 +133,7 @@ def test_integer_valued_targets_must_say_their_task(diabetes, trainings):
 
 
 def test_group_splitter_and_scoring_pass_through(digits_small):
-    from sklearn.metrics import balanced_accuracy_score
+    from sklearn.metrics import get_scorer
     from sklearn.model_selection import GroupKFold
 
     X, y = digits_small
@@ -138,12 +141,18 @@ def test_group_splitter_and_scoring_pass_through(digits_small):
     frozen = FrozenEstimator(DiffusionFeaturizer(image_shape=(1, 8, 8), **TINY).fit(X))
     table = representation_curve(frozen, X, y, (10,), cv=GroupKFold(4), groups=groups, scoring="balanced_accuracy")
     assert table.attrs["scoring"] == "balanced_accuracy"
-    for fold, (train, test) in enumerate(GroupKFold(4).split(X, y, groups)):
+    folds = list(GroupKFold(4).split(X, y, groups))
+    features = frozen.extract(X, [10])
+    path = []
+    for train, test in folds:
         assert len(set(groups[train]) & set(groups[test])) == 0
-        features = frozen.extract(X, [10])
-        probe = default_probe().fit(features[train], y[train])
-        expected = balanced_accuracy_score(y[test], probe.predict(features[test]))
-        assert table[f"score_{fold}"].iloc[0] == pytest.approx(expected)
+        path.append(default_probe().path_scores(
+            (features[train], y[train]), (features[test], y[test]), get_scorer("balanced_accuracy")
+        ))
+    path = np.array(path)  # folds x Cs, scored by balanced accuracy
+    expected = path[:, path.mean(axis=0).argmax()]
+    assert table[[f"score_{fold}" for fold in range(4)]].iloc[0].tolist() == pytest.approx(expected)
+    assert not np.allclose(expected, path[:, 0]), "the path's C should matter here"
 
 
 def test_featurizer_after_a_column_transformer_in_a_pipeline(table, trainings):

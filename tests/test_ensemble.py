@@ -184,15 +184,6 @@ def test_accepts_images_as_3d_arrays(frozen, digits_small):
     np.testing.assert_array_equal(clf.predict(X.reshape(-1, 8, 8)), clf.predict(X))
 
 
-def test_a_class_with_one_sample_falls_back_to_training_scores(frozen, digits_small):
-    X, y = digits_small
-    y = y.copy()
-    y[0] = 99  # a class with a single sample cannot be split into folds
-    clf = NoiseEnsembleClassifier(frozen, timesteps=(10, 50), cv=3, random_state=0).fit(X, y)
-    assert 99 in clf.classes_
-    assert all(scores["std"] == 0.0 for scores in clf.timestep_scores_.values())
-
-
 @pytest.mark.parametrize(
     "params, error, match",
     [

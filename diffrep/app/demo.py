@@ -15,10 +15,13 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn.base import clone
 from sklearn.frozen import FrozenEstimator
-from sklearn.model_selection import train_test_split
+from sklearn.metrics import check_scoring
+from sklearn.utils.validation import column_or_1d
 
-from .._engine.probes import extract_blocks
+from .._engine.probes import extract_blocks, score_probe
 from .._engine.reuse import shared_work
+from .._engine.selection import HOLDOUT, make_folds
+from .._engine.sklearn_compat import safe_indexing as _safe_indexing
 from ..baselines import tuned_probe
 from ..ensemble import NoiseEnsembleClassifier
 from ..featurizer import DiffusionFeaturizer
@@ -122,9 +125,11 @@ def sweep(featurizer, X_train, y_train, X_test, y_test, timesteps, rate, random_
     noisy = corrupt_labels(y_train, rate, random_state=random_state)
     train_blocks = extract_blocks(featurizer, X_train, timesteps)
     test_blocks = extract_blocks(featurizer, X_test, timesteps)
+    probe = default_probe()  # fitted as given: its C chosen on the noisy training labels, never on the test set
+    scorer = check_scoring(probe)
     result = SweepResult(rate=rate)
     for t, train_features, test_features in zip(timesteps, train_blocks, test_blocks):
-        result.per_timestep[t] = default_probe().fit(train_features, noisy).score(test_features, y_test)
+        result.per_timestep[t] = score_probe(probe, scorer, (train_features, noisy), (test_features, y_test))
     ensemble = NoiseEnsembleClassifier(
         featurizer=FrozenEstimator(featurizer), timesteps=timesteps, random_state=random_state
     ).fit(X_train, noisy)
@@ -160,9 +165,9 @@ def run(X, y, *, timesteps=DEMO_TIMESTEPS, rates=(0.0, 0.4), featurizer=None, ra
     seconds : dict
         Wall time of ``"training"`` and ``"probing"``.
     """
-    X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=TEST_FRACTION, stratify=y, random_state=random_state
-    )
+    y = column_or_1d(y)
+    ((train, test),) = make_folds(HOLDOUT, y, classifier=True, random_state=random_state, test_size=TEST_FRACTION)
+    X_train, X_test, y_train, y_test = _safe_indexing(X, train), _safe_indexing(X, test), y[train], y[test]
     settings = featurizer if featurizer is not None else DiffusionFeaturizer(random_state=random_state)
     fitted = clone(settings).set_params(timesteps=tuple(timesteps), verbose=verbose)
     start = time.perf_counter()
