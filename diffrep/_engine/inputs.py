@@ -126,6 +126,14 @@ def _channels(pixels, channels):
     )
 
 
+def _channels_held(pixels):
+    """The channels a ``(c, h, w)`` image really holds: 1 when grey (equal colours), 3 for colour, 4 with transparency."""
+    if len(pixels) == 4 and (pixels[3] != PIXEL_UNITS).any():
+        return 4
+    colour = pixels[:3]
+    return 1 if (colour == colour[:1]).all() else 3
+
+
 def _resized(pixels, height, width):
     """``(c, h, w)`` pixels cropped to the aspect of ``height x width`` around the centre, then resized to it.
 
@@ -143,25 +151,31 @@ def _resized(pixels, height, width):
 
 
 def _read_pixels(path):
-    """One image file as float64 ``(c, h, w)`` pixels in 8-bit units ``[0, 255]``.
+    """One image file as float64 ``(c, h, w)`` pixels in 8-bit units ``[0, 255]``."""
+    return np.asarray(read_image_file(path), dtype=np.float64) * PIXEL_UNITS
 
-    The reader's unit-range values are scaled back; values within float32
-    rounding of a whole number (every value of an 8-bit file) are snapped to
-    it, so a file gives exactly the numbers a uint8 array of it holds.
+
+def _as_sample(pixels, sample_shape):
+    """``(c, h, w)`` pixels converted to ``sample_shape``'s channels and size.
+
+    Values within float32 rounding of a whole number are snapped to it: every
+    value of an 8-bit file (read through unit-range floats), and of a constant
+    area after resizing, is then exactly the number a uint8 array holds.
     """
-    pixels = np.asarray(read_image_file(path), dtype=np.float64) * PIXEL_UNITS
-    whole = np.rint(pixels)
-    return np.where(np.abs(pixels - whole) < 1e-4, whole, pixels)
+    channels, height, width = sample_shape
+    converted = _resized(_channels(pixels, channels), height, width)
+    whole = np.rint(converted)
+    return np.where(np.abs(converted - whole) < 1e-4, whole, converted)
 
 
 def read_image_files(paths, sample_shape):
     """Image files as one float64 array ``(n, C, H, W)`` of the fitted ``sample_shape``.
 
-    Each file is read in 8-bit units (``[0, 255]``, as a uint8 array of it
-    holds; deeper files keep their depth as fractions), converted to the
-    ``C`` channels the network takes (grey, RGB or RGBA) and, when its size
-    differs, cropped around its centre to the aspect of ``H x W`` and resized
-    to it (bilinear, antialiased).
+    Each file is read in 8-bit units (``[0, 255]``, exactly as a uint8 array
+    of it holds; deeper files keep their depth as fractions), converted to
+    the ``C`` channels the network takes (grey, RGB or RGBA) and, when its
+    size differs, cropped around its centre to the aspect of ``H x W`` and
+    resized to it (bilinear, antialiased).
 
     Parameters
     ----------
@@ -174,8 +188,7 @@ def read_image_files(paths, sample_shape):
     -------
     images : ndarray of float64, shape (n, C, H, W)
     """
-    channels, height, width = sample_shape
-    return np.stack([_resized(_channels(_read_pixels(path), channels), height, width) for path in paths])
+    return np.stack([_as_sample(_read_pixels(path), sample_shape) for path in paths])
 
 
 class ArrayInput:
@@ -321,8 +334,9 @@ class ImageFileInput(ArrayInput):
     """Image file paths given to ``fit`` of a self-trained denoiser.
 
     The network is built for ``image_shape`` when given, else for the size of
-    the first file and the most channels among the files (a mix of grey and
-    RGB files trains on RGB); every file is read to that shape as
+    the first file and the most channels the files hold (grey, whatever mode
+    it is stored in, when every file has equal colour channels; RGB when one
+    has colour; RGBA when one is transparent somewhere); every file is read to that shape as
     :func:`read_image_files` describes. Later input may be paths or arrays
     of that shape.
     """
@@ -330,8 +344,8 @@ class ImageFileInput(ArrayInput):
     def fit(self, estimator, X):
         """Read the files into the training images; see :meth:`ArrayInput.fit`."""
         pixels = [_read_pixels(path) for path in image_paths(X)]
-        channels, height, width = self.image_shape or (max(len(p) for p in pixels), *pixels[0].shape[1:])
-        images = np.stack([_resized(_channels(p, channels), height, width) for p in pixels])
+        shape = self.image_shape or (max(map(_channels_held, pixels)), *pixels[0].shape[1:])
+        images = np.stack([_as_sample(p, shape) for p in pixels])
         self.image_shape, self.data_format = None, "channels_first"
         X_2d = super().fit(estimator, images)
         vars(estimator).pop("feature_names_in_", None)
