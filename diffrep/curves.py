@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.base import is_classifier, is_regressor
-from sklearn.frozen import FrozenEstimator
 from sklearn.metrics import check_scoring, get_scorer_names
 from sklearn.model_selection import KFold, StratifiedKFold, check_cv
-from sklearn.pipeline import Pipeline
 from sklearn.utils import _safe_indexing
 from sklearn.utils._param_validation import HasMethods, StrOptions, validate_params
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_array, check_consistent_length, column_or_1d
 
-from ._engine.pipelines import chain, locate_featurizer
-from ._engine.probes import check_featurizer, extract_blocks, fit_featurizer, score_probe
+from ._engine.pipelines import chain, is_frozen, split_at_featurizer
+from ._engine.probes import extract_blocks, fit_featurizer, score_probe
 from ._engine.reuse import shared_work
 from ._engine.tables import score_table
 from ._engine.validation import check_timesteps
@@ -75,15 +73,13 @@ def _prepared(before, X_train, X_test, y_train):
 
 def _curve_parts(featurizer, estimator):
     """``(featurizer, steps before it, probe or None)`` of the ``featurizer`` argument."""
-    slot = locate_featurizer(featurizer) if isinstance(featurizer, Pipeline) else None
-    if slot is None or not isinstance(slot.owner, Pipeline):
-        return check_featurizer(featurizer), [], estimator
-    if slot.after and estimator is not None:
+    featurizer, before, after = split_at_featurizer(featurizer)
+    if after and estimator is not None:
         raise ValueError(
             "featurizer is a Pipeline with steps after its DiffusionFeaturizer, and estimator is given too: "
             "pass the probe one way only."
         )
-    return slot.featurizer, slot.before, chain(slot.after) if slot.after else estimator
+    return featurizer, before, chain(after) if after else estimator
 
 
 @validate_params(
@@ -200,7 +196,7 @@ def representation_curve(
     folds = _folds(cv, y, groups, task, random_state)
     scores = np.empty((len(timesteps), len(folds)))
     # Features are per sample: a frozen featurizer fed X directly extracts X once and serves every fold.
-    whole = isinstance(featurizer, FrozenEstimator) and not before
+    whole = is_frozen(featurizer) and not before
     with shared_work():
         for fold, (train, test) in enumerate(folds):
             X_train, X_test = _prepared(before, _safe_indexing(X, train), _safe_indexing(X, test), y[train])

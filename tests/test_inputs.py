@@ -6,8 +6,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from diffrep import DiffusionFeaturizer
+from sklearn.frozen import FrozenEstimator
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import MinMaxScaler
+
+from diffrep import DiffusionFeaturizer, NoiseEnsembleClassifier
 from diffrep._engine.inputs import InputRangeWarning
+from diffrep.curves import representation_curve
+from diffrep.label_noise import label_noise_study
 
 from .helpers import TINY
 
@@ -30,8 +37,16 @@ def digit_files(digits_small, tmp_path_factory):
     return paths, pixels, y[:30]
 
 
-def _featurizer():
-    return DiffusionFeaturizer(timesteps=TIMESTEPS, pooling="mean", **TINY)
+def _featurizer(**params):
+    return DiffusionFeaturizer(timesteps=TIMESTEPS, pooling="mean", **TINY, **params)
+
+
+def _ensemble(featurizer=None):
+    return NoiseEnsembleClassifier(featurizer or _featurizer(), timesteps=TIMESTEPS, cv=3, random_state=0)
+
+
+PATH_INPUTS = [list, pd.Series, lambda p: pd.DataFrame({"path": p})]
+PATH_IDS = ["list", "series", "frame"]
 
 
 @pytest.mark.parametrize("as_input", [list, np.array, pd.Series, lambda p: pd.DataFrame({"path": p})],
@@ -70,3 +85,47 @@ def test_transform_warns_when_its_values_lie_in_another_range_than_fits(digit_fi
     with warnings.catch_warnings():
         warnings.simplefilter("error", InputRangeWarning)
         feat.transform(pixels[:3])
+
+
+@pytest.mark.parametrize("as_input", PATH_INPUTS[:2], ids=PATH_IDS[:2])
+def test_the_ensemble_scores_and_predicts_files_as_the_arrays_they_hold(digit_files, as_input):
+    paths, pixels, y = digit_files
+    on_arrays = _ensemble().fit(pixels, y)
+    on_paths = _ensemble().fit(as_input(paths), y)
+    assert on_paths.timestep_scores_ == on_arrays.timestep_scores_
+    np.testing.assert_array_equal(on_paths.predict_proba(as_input(paths)), on_arrays.predict_proba(pixels))
+
+
+@pytest.mark.parametrize(
+    "as_input", [list, pytest.param(pd.Series, marks=pytest.mark.slow)], ids=PATH_IDS[:2]  # 15 s each
+)
+def test_the_studies_score_files_as_the_arrays_they_hold(digit_files, as_input):
+    paths, pixels, y = digit_files
+    probe = LogisticRegression(max_iter=200)
+
+    def curve(X):
+        return representation_curve(_featurizer(), X, y, TIMESTEPS, estimator=probe, cv=3, random_state=0)
+
+    def study(X):
+        frozen = FrozenEstimator(_featurizer().fit(X))  # the ensemble on a featurizer trained on the files
+        ensemble = NoiseEnsembleClassifier(frozen, timesteps=TIMESTEPS, estimator=probe, cv=3, random_state=0)
+        return label_noise_study({"ensemble": ensemble}, X, y, rates=(0.4,), n_repeats=1, cv=3, random_state=0)
+
+    pd.testing.assert_frame_equal(curve(as_input(paths)), curve(pixels))
+    pd.testing.assert_frame_equal(study(as_input(paths)), study(pixels))
+
+
+def test_the_ensemble_takes_a_pipeline_that_ends_in_a_featurizer(digit_files):
+    _, pixels, y = digit_files
+    X = pixels.reshape(len(pixels), -1).astype(float)
+    through_pipeline = _ensemble(make_pipeline(MinMaxScaler(), _featurizer(image_shape=(1, 8, 8)))).fit(X, y)
+    by_hand = _ensemble(_featurizer(image_shape=(1, 8, 8))).fit(MinMaxScaler().fit_transform(X), y)
+    assert through_pipeline.timestep_scores_ == by_hand.timestep_scores_
+    assert through_pipeline.n_features_in_ == 64
+    np.testing.assert_array_equal(through_pipeline.predict(X), by_hand.predict(MinMaxScaler().fit(X).transform(X)))
+
+
+def test_the_ensemble_refuses_a_pipeline_with_steps_after_the_featurizer(digit_files):
+    _, pixels, y = digit_files
+    with pytest.raises(ValueError, match="steps after its DiffusionFeaturizer"):
+        _ensemble(make_pipeline(_featurizer(), MinMaxScaler())).fit(pixels, y)
