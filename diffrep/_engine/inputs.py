@@ -45,33 +45,6 @@ class InputRangeWarning(UserWarning):
     """``transform`` was given values of another range than ``fit`` (e.g. floats in [0, 1] after 8-bit images)."""
 
 
-def count_samples(X):
-    """The number of samples of any input a featurizer takes (arrays, tables, file paths).
-
-    Parameters
-    ----------
-    X : array-like, pandas object or sequence of paths
-
-    Returns
-    -------
-    n_samples : int
-
-    Raises
-    ------
-    TypeError
-        If ``X`` has no length (a scalar, a generator).
-    """
-    shape = getattr(X, "shape", None)
-    if shape is not None and len(shape) > 0:
-        return int(shape[0])
-    try:
-        return len(X)
-    except TypeError:
-        raise TypeError(
-            f"X must be an array, a table or a sequence of image file paths, got {type(X).__name__}."
-        ) from None
-
-
 def image_paths(X):
     """``X`` as a 1-D object array of file paths, or None when it holds anything else.
 
@@ -347,9 +320,7 @@ class ImageFileInput(ArrayInput):
         shape = self.image_shape or (max(map(_channels_held, pixels)), *pixels[0].shape[1:])
         images = np.stack([_as_sample(p, shape) for p in pixels])
         self.image_shape, self.data_format = None, "channels_first"
-        X_2d = super().fit(estimator, images)
-        vars(estimator).pop("feature_names_in_", None)
-        return X_2d
+        return super().fit(estimator, images)  # an array: validation drops the names of a path column
 
 
 class PipelineImageInput:
@@ -384,7 +355,8 @@ class PipelineImageInput:
         Parameters
         ----------
         estimator : BaseEstimator
-        X : array-like or sequence of paths
+            Receives ``n_features_in_``: values per image, 1 for file paths.
+        X : RGB image array of any size, or image file paths
 
         Returns
         -------
