@@ -11,7 +11,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler
 
-from diffrep import DiffusionFeaturizer, NoiseEnsembleClassifier
+from diffrep import DiffusionFeaturizer, NoiseEnsembleClassifier, generalization_report
 from diffrep._engine.inputs import InputRangeWarning
 from diffrep.curves import representation_curve
 from diffrep.label_noise import label_noise_study
@@ -129,3 +129,13 @@ def test_the_ensemble_refuses_a_pipeline_with_steps_after_the_featurizer(digit_f
     _, pixels, y = digit_files
     with pytest.raises(ValueError, match="steps after its DiffusionFeaturizer"):
         _ensemble(make_pipeline(_featurizer(), MinMaxScaler())).fit(pixels, y)
+
+
+def test_the_generalization_report_reads_files_as_the_arrays_they_hold(digit_files):
+    paths, pixels, _ = digit_files
+
+    def report(X):
+        fitted = _featurizer().fit(X[:20])
+        return generalization_report(fitted, X[:20], X[20:], timesteps=TIMESTEPS, n_bootstrap=20, random_state=0)
+
+    pd.testing.assert_frame_equal(report(paths).table, report(pixels).table)
