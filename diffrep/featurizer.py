@@ -209,9 +209,9 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
     Attributes
     ----------
     n_features_in_ : int
-        Number of input features (pixels for images; for a pretrained
-        pipeline, values per image of the ``fit`` input, 1 for file paths,
-        though images of any size are taken).
+        Number of input features (pixels for images, also when ``fit`` read
+        them from files; for a pretrained pipeline, values per image of the
+        ``fit`` input, 1 for file paths, though images of any size are taken).
     feature_names_in_ : ndarray of str
         Column names of a DataFrame ``X``; only defined for such input.
     sample_shape_ : tuple of int
@@ -377,10 +377,21 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features), (n, H, W) or (n, C, H, W)
-            Training data. For a pretrained pipeline: RGB images of any size,
+            Training data, or image file paths: a list, a 1-D array of str or
+            ``os.PathLike``, a pandas Series or a one-column DataFrame. Files
+            are read in 8-bit units (``[0, 255]``, exactly the numbers a uint8
+            array of them holds, so they give the same features as that array)
+            and, for a self-trained denoiser, converted to the network's
+            image shape: ``image_shape`` when given, else the size of the first
+            file and the most channels the files hold (grey when every file's
+            colour channels are equal, RGB when one has colour, RGBA when one
+            is transparent). A file of another size is cropped around its
+            centre to that aspect ratio and resized to it (bilinear,
+            antialiased); grey becomes RGB by repetition, RGB grey by its
+            luma. For a pretrained pipeline: RGB images of any size,
             ``(n, 3, H, W)`` or ``(n, H, W, 3)``, floats in [0, 1] or 8-bit
-            integers, or a 1-D sequence of image file paths (they are resized
-            and center-cropped to the pipeline's size, and read batch by batch).
+            integers, or file paths (they are resized and center-cropped to
+            the pipeline's size, and read batch by batch).
         y : None
             Ignored; present for API consistency.
 
@@ -531,8 +542,13 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features), (n, H, W) or (n, C, H, W)
-            Data of the same shape as in ``fit``; for a pretrained pipeline,
+            Data of the same shape as in ``fit``, or image file paths (of
+            any size, converted to the fitted image shape as ``fit``
+            describes) when ``fit`` read images; for a pretrained pipeline,
             RGB images of any size or image file paths, as in ``fit``.
+            Images whose largest value is more than ten times larger or
+            smaller than the largest ``fit`` read (floats in [0, 1] after
+            8-bit images) give an ``InputRangeWarning``.
 
         Returns
         -------
