@@ -7,14 +7,19 @@ the demo, the examples and the docs report next to every diffusion result.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sklearn.decomposition import PCA
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from .probes import DEFAULT_CS, LogisticProbeCV
 
+if TYPE_CHECKING:
+    from ._engine.type_aliases import CVLike
 
-def tuned_probe(n_components=None, cv=3):
+
+def tuned_probe(n_components: int | float | None = None, cv: CVLike = 3):
     """The default probe for raw inputs, with the same tuning of ``C``; optionally after a PCA.
 
     :class:`~diffrep.probes.LogisticProbeCV` is what the ensembles and the

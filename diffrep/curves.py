@@ -1,29 +1,38 @@
 """Representation-dynamics curves: probe score as a function of the noise level.
 
-The paper's first finding (section 1.1): features of a trained denoiser give a
-probe accuracy that first rises, then falls with the timestep; the peak is at
-a small but nonzero noise level. :func:`representation_curve` measures that
-curve with one denoiser training per cross-validation fold, for class labels
+The paper's first finding: features of a trained denoiser give a probe
+accuracy that first rises, then falls with the timestep, with the peak at a
+small but nonzero noise level (on our digits with grid features the curve is
+flat at small timesteps instead; see the user guide). :func:`representation_curve`
+measures that curve with one denoiser training per cross-validation fold, for class labels
 (accuracy) and for real-valued targets (R^2).
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from sklearn.base import is_classifier, is_regressor
 from sklearn.metrics import check_scoring, get_scorer_names
 from sklearn.model_selection import KFold, StratifiedKFold, check_cv
-from sklearn.utils import _safe_indexing
-from sklearn.utils._param_validation import HasMethods, StrOptions, validate_params
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_array, check_consistent_length, column_or_1d
 
+from ._engine.sklearn_compat import HasMethods, StrOptions, validate_params
+from ._engine.sklearn_compat import safe_indexing as _safe_indexing
 from ._engine.pipelines import chain, is_frozen, split_at_featurizer
 from ._engine.probes import extract_blocks, fit_featurizer, score_probe
 from ._engine.reuse import shared_work
 from ._engine.tables import score_table
 from ._engine.validation import check_timesteps
 from .probes import default_probe, default_regression_probe
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from numpy.typing import ArrayLike
+    from sklearn.base import BaseEstimator
+    from ._engine.type_aliases import CVLike, RandomStateLike, TimestepsLike
 
 TASKS = ("auto", "classification", "regression")
 
@@ -98,8 +107,17 @@ def _curve_parts(featurizer, estimator):
     prefer_skip_nested_validation=False,
 )
 def representation_curve(
-    featurizer, X, y, timesteps, estimator=None, cv=5, random_state=None, *, groups=None, scoring=None,
-    task="auto",
+    featurizer: BaseEstimator,
+    X: ArrayLike,
+    y: ArrayLike,
+    timesteps: TimestepsLike,
+    estimator: BaseEstimator | None = None,
+    cv: CVLike = 5,
+    random_state: RandomStateLike = None,
+    *,
+    groups: ArrayLike | None = None,
+    scoring: str | Callable[..., float] | None = None,
+    task: str = "auto",
 ):
     """Cross-validated probe score at each timestep of one denoiser.
 

@@ -8,17 +8,20 @@ import numbers
 import os
 import warnings
 from numbers import Real
+from typing import TYPE_CHECKING
 
 import joblib
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
+from sklearn.utils.validation import check_is_fitted
 
+from ._engine.sklearn_compat import Interval, StrOptions
+from ._engine.sklearn_compat import check_feature_names_in as _check_feature_names_in
+from ._engine.sklearn_compat import fit_context as _fit_context
 from ._engine.device import available_or_cpu, resolve_device
-from ._engine.persistence import read_featurizer_files, write_featurizer_files
+from ._engine.persistence import CONFIG_NAME, read_featurizer_files, staged_save, write_featurizer_files
 from ._engine.validation import (
     DATA_FORMATS,
     Count,
@@ -30,22 +33,30 @@ from ._engine.validation import (
 )
 from ._engine.cache import cache_location, fitted_denoiser
 from ._engine.caller import user_stacklevel
+from ._engine.notices import CacheWarning
 from ._engine.checkpoints import check_checkpoint_dir
 from ._engine.extraction import POOLINGS, PRECISIONS, FeatureExtractor, feature_labels
 from ._engine.inputs import ArrayInput, ImageFileInput, PipelineImageInput, image_paths
 from ._engine.reuse import extracted_once, is_sharing, trained_once
 from ._engine.scaling import SCALINGS, DataScaler
 from ._engine.training_config import TrainingConfig, random_device_type
-from .denoisers.factory import BUILT_IN, default_layers, load_source, obtain_denoiser, resolve_schedule
+from .denoisers.description import describe_denoiser, reads_images
+from .denoisers.factory import BUILT_IN, load_source, obtain_denoiser
 from .denoisers.loading import load_denoiser, save_denoiser
-from .denoisers.pipelines import PipelineDenoiser
 from .denoisers.unet import default_max_steps
 from .schedules import PREDICTION_TYPES
 from ._engine.training import TrainingInterrupted, train_denoiser
 
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from ._engine.type_aliases import PathLike, RandomStateLike, TimestepsLike
+
 
 # The largest learning rate the float32 optimizer can hold.
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
+# Each (sample, timestep) pair runs its draws in one forward pass; past this many the
+# average's noise is below 3% of one draw's, and the cost (and memory) only grows.
+MAX_NOISE_DRAWS = 1024
 
 
 class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
@@ -60,13 +71,17 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
     The noise is deterministic: it is derived from ``random_state``, the
     sample's bytes after scaling (for a pretrained pipeline: the RGB image
     resized to the pipeline's size), the timestep and the draw index (a
-    counter-based generator; see the user guide). ``transform`` therefore
-    gives the same features for a sample whatever the batch, order or subset
-    it comes in, and identical rows get identical features.
+    counter-based generator; see the user guide). A sample therefore gets the
+    same noise whatever the batch, order or subset it comes in, and its
+    features agree to float32 rounding (the network's kernels depend on the
+    batch's shape: at most 8 float32 epsilons of the largest feature in
+    ``benchmarks/batch_invariance.py``); identical rows get identical noise.
 
     Timesteps are indices into the DDPM training schedule: **larger is noisier**.
     The equivalent noise level ``sigma = sqrt((1 - abar_t) / abar_t)`` of each is
-    in ``sigmas_``. Moderate noise usually gives the best features.
+    in ``sigmas_``. The paper finds the best features at a moderate noise level;
+    on our digits with the default grid features accuracy is level from t=0 to
+    t=50 (8x8) or t=100 (28x28) and falls beyond (see the user guide).
 
     Parameters
     ----------
@@ -119,6 +134,7 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
     n_noise_draws : int, default=1
         Independent noise draws per sample and timestep; features are averaged
         over them (as DIFT does), which lowers the variance the noise adds.
+        At most 1024: the draws of one sample and timestep run in one forward pass.
     num_train_timesteps : int, default=1000
         Length of the DDPM schedule (unless the denoiser brings its own).
     beta_schedule : str, default="linear"
@@ -223,6 +239,11 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         The denoiser used for features (the EMA weights after training), on ``device_``.
     schedule_ : NoiseSchedule
         The noise schedule of the denoiser.
+    denoiser_description_ : DenoiserDescription
+        What ``fit`` resolved about the denoiser, once: its schedule and
+        prediction type, default layers, whether its activations are patch
+        tokens, the input scaling ``scaling="auto"`` picks, whether it reads
+        images itself (see :mod:`diffrep.denoisers.description`).
     timesteps_ : tuple of int
         Validated ``timesteps``.
     sigmas_ : ndarray of shape (n_timesteps,)
@@ -258,6 +279,13 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         stops too. A partial training never enters the ``memory`` cache. A
         Ctrl-C after training stopped aborts the fit.
 
+    reused_training_ : bool
+        True when this fit trained nothing because the trained weights came
+        from the ``memory`` cache or from an equal training earlier in the
+        same study (see :func:`~diffrep.label_noise_study`); False when it
+        trained, or when it did not train at all (``n_steps_ == 0``).
+        :meth:`from_pretrained` sets it True: the saved weights are reused.
+
     See Also
     --------
     diffrep.schedules.NoiseSchedule : Timestep, alpha-bar and sigma conversions.
@@ -283,7 +311,7 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         "denoiser": [StrOptions(set(BUILT_IN)), str, os.PathLike, torch.nn.Module],
         "image_shape": ["array-like", None],
         "data_format": [StrOptions(set(DATA_FORMATS))],
-        "n_noise_draws": [Count(1)],
+        "n_noise_draws": [Count(1, MAX_NOISE_DRAWS)],
         "num_train_timesteps": [Count(1)],
         "beta_schedule": [str],
         "prediction_type": [StrOptions(set(PREDICTION_TYPES))],
@@ -306,32 +334,32 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
 
     def __init__(
         self,
-        timesteps=(50,),
-        layers=None,
-        pooling="max",
-        pooling_grid=4,
-        denoiser="auto",
-        image_shape=None,
-        data_format="auto",
-        n_noise_draws=1,
-        num_train_timesteps=1000,
-        beta_schedule="linear",
-        prediction_type="epsilon",
-        scaling="auto",
-        train_denoiser="auto",
-        model_width=None,
-        max_steps=None,
-        batch_size=128,
-        learning_rate=1e-3,
-        ema_decay=0.999,
-        device="auto",
-        precision="float32",
-        verbose=0,
-        random_state=None,
-        memory=None,
-        checkpoint_dir=None,
-        checkpoint_every=500,
-        condition=None,
+        timesteps: TimestepsLike = (50,),
+        layers: str | Sequence[str] | None = None,
+        pooling: str = "max",
+        pooling_grid: int | tuple[int, int] = 4,
+        denoiser: str | PathLike | torch.nn.Module = "auto",
+        image_shape: tuple[int, ...] | None = None,
+        data_format: str = "auto",
+        n_noise_draws: int = 1,
+        num_train_timesteps: int = 1000,
+        beta_schedule: str = "linear",
+        prediction_type: str = "epsilon",
+        scaling: str = "auto",
+        train_denoiser: str | bool = "auto",
+        model_width: int | None = None,
+        max_steps: int | None = None,
+        batch_size: int = 128,
+        learning_rate: float = 1e-3,
+        ema_decay: float = 0.999,
+        device: str = "auto",
+        precision: str = "float32",
+        verbose: int = 0,
+        random_state: RandomStateLike = None,
+        memory: PathLike | joblib.Memory | None = None,
+        checkpoint_dir: PathLike | None = None,
+        checkpoint_every: int = 500,
+        condition: int | str | None = None,
     ):
         self.timesteps = timesteps
         self.layers = layers
@@ -359,15 +387,6 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         self.checkpoint_dir = checkpoint_dir
         self.checkpoint_every = checkpoint_every
         self.condition = condition
-
-    # ------------------------------------------------------------------ checks
-    def _scaling_kind(self, network):
-        if self.scaling != "auto":
-            return self.scaling
-        declared = getattr(network, "input_scaling", None)
-        if declared is not None:
-            return declared
-        return "minmax" if len(self.sample_shape_) == 3 else "standard"
 
     # --------------------------------------------------------------- fitting
     @_fit_context(prefer_skip_nested_validation=True)
@@ -408,15 +427,15 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         )
         network, schedule, built_in, self.input_, X_2d = self._obtain(X, init_seed)
         self.sample_shape_, self.data_format_ = self.input_.sample_shape, self.input_.data_format
-        schedule = resolve_schedule(
-            network, schedule, self.num_train_timesteps, self.beta_schedule, self.prediction_type
-        )
+        description = self._describe(network, schedule)
+        schedule = description.schedule
         self.timesteps_ = check_timesteps(self.timesteps, schedule.num_train_timesteps)
-        self.layers_ = check_layers(self.layers, network, default_layers(network))
-        self.scaler_ = self.input_.fit_scaling(self._scaling_kind(network), X_2d)
+        self.layers_ = check_layers(self.layers, network, description.default_layers)
+        scaling = description.input_scaling if self.scaling == "auto" else self.scaling
+        self.scaler_ = self.input_.fit_scaling(scaling, X_2d)
         self.device_ = resolve_device(self.device)
         train = built_in if self.train_denoiser == "auto" else self.train_denoiser
-        self.loss_curve_, interrupted = [], None
+        self.loss_curve_, self.reused_training_, interrupted = [], False, None
         max_steps = default_max_steps(self.sample_shape_) if self.max_steps is None else self.max_steps
         if train and max_steps > 0:
             network, self.loss_curve_, interrupted = self._train(
@@ -427,10 +446,18 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         self.schedule_ = schedule
         self.sigmas_ = schedule.sigmas(self.timesteps_)
         self.noise_seed_ = int(noise_seed)
+        self.denoiser_description_ = description
         self.feature_info_ = self._extractor().describe(self.sample_shape_, self.timesteps_[0])
         if interrupted is not None:
             raise interrupted
         return self
+
+    def _describe(self, network, schedule):
+        """The denoiser's description, resolved against this featurizer's parameters."""
+        return describe_denoiser(
+            network, schedule, self.sample_shape_, num_train_timesteps=self.num_train_timesteps,
+            beta_schedule=self.beta_schedule, prediction_type=self.prediction_type,
+        )
 
     def _obtain(self, X, seed):
         """The denoiser, its schedule, whether it is built in, the input adapter fitted on ``X``, and ``X`` read by it.
@@ -439,7 +466,7 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         """
         loaded = load_source(self.denoiser)
         pipeline = self.denoiser if loaded is None else loaded[0]
-        if isinstance(pipeline, PipelineDenoiser):
+        if reads_images(pipeline):
             if self.train_denoiser is True or self.scaling != "auto":
                 raise ValueError(
                     "a pretrained pipeline is used as it is, on RGB images in [0, 1]: train_denoiser must be "
@@ -483,23 +510,29 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
             seed=int(seed),
             random_device=random_device_type(self.device_),
         )
-        train_network = functools.partial(
-            train_denoiser,
-            network,
-            data,
-            schedule,
-            config,
-            device=self.device_,
-            verbose=self.verbose,
-            checkpoint_dir=self.checkpoint_dir,
-            checkpoint_every=self.checkpoint_every,
-        )
+        trainings = []
+
+        def train_network():
+            trainings.append(config.fingerprint)
+            return train_denoiser(
+                network,
+                data,
+                schedule,
+                config,
+                device=self.device_,
+                verbose=self.verbose,
+                checkpoint_dir=self.checkpoint_dir,
+                checkpoint_every=self.checkpoint_every,
+            )
+
         try:
             trained, loss_curve = trained_once(
                 config.fingerprint, functools.partial(fitted_denoiser, memory, config, network, train_network)
             )
         except TrainingInterrupted as interrupted:
+            self.reused_training_ = False
             return interrupted.network, interrupted.loss_curve, interrupted
+        self.reused_training_ = not trainings
         return trained, loss_curve, None
 
     def _cache(self):
@@ -510,7 +543,7 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
             f"memory={self.memory!r} caches nothing: with random_state={self.random_state!r} every fit draws "
             "another training seed, so no fit could reuse a cached denoiser. Pass an int random_state to "
             "cache trained denoisers.",
-            UserWarning,
+            CacheWarning,
             stacklevel=user_stacklevel(),
         )
         return None
@@ -522,6 +555,7 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
             self.device_,
             grid=check_pooling_grid(self.pooling_grid),
             precision=self.precision,
+            token_activations=self.denoiser_description_.token_activations,
         )
 
     def _prepare(self, batch):
@@ -548,7 +582,7 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
             RGB images of any size or image file paths, as in ``fit``.
             Images whose largest value is more than ten times larger or
             smaller than the largest ``fit`` read (floats in [0, 1] after
-            8-bit images) give an ``InputRangeWarning``.
+            8-bit images) give an ``InputWarning``.
 
         Returns
         -------
@@ -647,14 +681,31 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         it all back; ``DiffusionFeaturizer(denoiser=directory)`` reads the
         denoiser alone.
 
+        The save is sealed: ``diffrep_manifest.json`` lists every file with its
+        SHA-256 checksum, which :meth:`from_pretrained` checks. It is written
+        into a temporary directory beside ``directory`` and renamed into place
+        whole, so an interrupted save leaves the previous one intact, saving
+        over another kind of featurizer leaves no stale file, and no file is
+        written through a symbolic link.
+
         Parameters
         ----------
         directory : str or os.PathLike
-            Created if needed; files of the same names are overwritten.
+            Created if needed. An existing one is replaced whole; it must be
+            empty or hold a previous save (a directory of other files is
+            refused rather than deleted), and must not be a symbolic link.
+
+        Raises
+        ------
+        ValueError
+            If ``directory`` is a file, a symbolic link, or a non-empty
+            directory that no save wrote.
         """
         check_is_fitted(self)
-        save_denoiser(directory, copy.deepcopy(self.network_).to("cpu"), self.schedule_)
-        write_featurizer_files(directory, self)
+        network = copy.deepcopy(self.network_).to("cpu")
+        with staged_save(directory) as staging:
+            save_denoiser(staging, network, self.schedule_)
+            write_featurizer_files(staging, self)
 
     @classmethod
     def from_pretrained(cls, directory, device="auto"):
@@ -663,6 +714,12 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         Its features equal those of the featurizer that was saved, on any data.
         Its ``denoiser`` parameter is the directory, so refitting it rescales
         to the new data and keeps the saved weights (no training).
+
+        Before anything is used, every file is checked against the checksums
+        of ``diffrep_manifest.json``, and every value of ``diffrep_config.json``
+        against the parameter constraints of the estimator and the fitted
+        values' types and ranges. A save of diffrep 0.2, which has no
+        manifest, is read unverified with a warning; save it again to seal it.
 
         Parameters
         ----------
@@ -674,33 +731,56 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         -------
         featurizer : DiffusionFeaturizer
             Fitted, with the saved parameters.
+
+        Raises
+        ------
+        ValueError
+            Naming the file (and the config entry) at fault: a file that
+            differs from its checksum, is missing or not listed; a config
+            entry that is missing or invalid.
         """
         params, state, arrays = read_featurizer_files(directory, cls._get_param_names())
+        config = os.path.join(os.fspath(directory), CONFIG_NAME)
         featurizer = cls(**dict(params, denoiser=os.fspath(directory), device=device))
-        featurizer._restore(state, arrays, *load_denoiser(directory))
+        try:
+            featurizer._validate_params()
+            check_pooling_grid(featurizer.pooling_grid)
+        except (ValueError, TypeError) as exc:  # sklearn's InvalidParameterError is both
+            raise ValueError(f"{config}: {exc}") from None
+        featurizer._restore(state, arrays, *load_denoiser(directory), config)
         return featurizer
 
-    def _restore(self, state, arrays, network, schedule):
-        """Set the fitted attributes from what :meth:`save_pretrained` wrote."""
+    def _restore(self, state, arrays, network, schedule, config):
+        """Set the fitted attributes from what :meth:`save_pretrained` wrote, checked against the denoiser."""
         self.n_features_in_ = state["n_features_in"]
         if state.get("feature_names_in") is not None:
             self.feature_names_in_ = np.asarray(state["feature_names_in"], dtype=object)
         self.sample_shape_ = tuple(state["sample_shape"])
         self.data_format_ = state["data_format"]
-        self.timesteps_ = tuple(state["timesteps"])
-        self.layers_ = tuple(state["layers"])
+        try:
+            self.timesteps_ = check_timesteps(state["timesteps"], schedule.num_train_timesteps, "fitted.timesteps")
+            self.layers_ = check_layers(state["layers"], network, ())
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{config}: {exc}") from None
         self.input_ = ArrayInput(None, self.data_format_)
         self.input_.sample_shape = self.sample_shape_
         self.scaler_ = self.input_.scaler = DataScaler(state["scaling"])
         self.scaler_.offset_, self.scaler_.scale_ = arrays["scaler_offset"], arrays["scaler_scale"]
         self.loss_curve_ = list(state["loss_curve"])
         self.n_steps_ = state["n_steps"]
+        self.reused_training_ = True
         self.device_ = resolve_device(self.device)
         self.network_ = network.to(self.device_).eval().requires_grad_(False)
         self.schedule_ = schedule
         self.sigmas_ = schedule.sigmas(self.timesteps_)
         self.noise_seed_ = state["noise_seed"]
-        self.feature_info_ = self._extractor().describe(self.sample_shape_, self.timesteps_[0])
+        self.denoiser_description_ = self._describe(network, schedule)
+        try:
+            self.feature_info_ = self._extractor().describe(self.sample_shape_, self.timesteps_[0])
+        except RuntimeError as exc:
+            raise ValueError(
+                f"{config}: fitted.sample_shape {list(self.sample_shape_)} does not fit the saved denoiser: {exc}"
+            ) from None
 
     def __getstate__(self):
         state = super().__getstate__()

@@ -14,14 +14,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from numbers import Integral, Real
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sklearn.frozen import FrozenEstimator
-from sklearn.utils import _safe_indexing, check_random_state
-from sklearn.utils._param_validation import HasMethods, Interval, validate_params
+from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d
 
+from ._engine.sklearn_compat import HasMethods, Interval, validate_params
+from ._engine.sklearn_compat import safe_indexing as _safe_indexing
 from ._engine.denoising_error import baseline_errors, x0_errors
 from ._engine.pipelines import unwrapped
 from ._engine.reuse import shared_work
@@ -29,6 +31,13 @@ from ._engine.tables import import_pandas
 from ._engine.validation import Count, check_timesteps
 from .curves import representation_curve
 from .probes import default_probe
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
+    from numpy.typing import ArrayLike
+    from sklearn.base import BaseEstimator
+    from ._engine.type_aliases import CVLike, RandomStateLike, TimestepsLike
 
 VERDICTS = ("generalizing", "memorizing", "inconclusive")
 # The paper's sweep of a DDPM-linear schedule of 1,000 steps (without t=999, where every curve is at chance).
@@ -78,15 +87,15 @@ class GeneralizationReport:
 
     verdict: str
     reasons: tuple
-    table: object = field(repr=False)
+    table: Any = field(repr=False)
     error_ratio: float
     error_ratio_interval: tuple
     ratio_timestep: int
     denoising_gain: float
-    peak_timestep: int = None
-    rise: float = None
-    rise_se: float = None
-    fold_scores: object = field(default=None, repr=False)
+    peak_timestep: int | None = None
+    rise: float | None = None
+    rise_se: float | None = None
+    fold_scores: np.ndarray | None = field(default=None, repr=False)
 
     def summary(self):
         """The headline numbers as a dict (one row of a comparison table).
@@ -266,8 +275,19 @@ def _table(timesteps, sigmas, train_errors, heldout_errors, baseline, fold_score
     prefer_skip_nested_validation=False,
 )
 def generalization_report(
-    featurizer, X_train, X_heldout, y_heldout=None, timesteps=None, *, probe=None, cv=5, max_samples=1000,
-    n_bootstrap=200, ratio_threshold=1.2, max_gain=0.8, random_state=None,
+    featurizer: BaseEstimator,
+    X_train: ArrayLike,
+    X_heldout: ArrayLike,
+    y_heldout: ArrayLike | None = None,
+    timesteps: TimestepsLike | None = None,
+    *,
+    probe: BaseEstimator | None = None,
+    cv: CVLike = 5,
+    max_samples: int | None = 1000,
+    n_bootstrap: int = 200,
+    ratio_threshold: float = 1.2,
+    max_gain: float = 0.8,
+    random_state: RandomStateLike = None,
 ):
     """Does a fitted denoiser generalize or memorize? Denoising errors, probe accuracy and a verdict.
 
@@ -431,8 +451,15 @@ def generalization_report(
     },
     prefer_skip_nested_validation=False,
 )
-def training_size_study(featurizer, X_pool, X_heldout, y_heldout=None, sizes=(10, 50, 200, None), *,
-                        report_params=None):
+def training_size_study(
+    featurizer: BaseEstimator,
+    X_pool: np.ndarray | Sequence[Any],
+    X_heldout: ArrayLike,
+    y_heldout: ArrayLike | None = None,
+    sizes: Sequence[int | None] = (10, 50, 200, None),
+    *,
+    report_params: dict[str, Any] | None = None,
+):
     """The decisive experiment: one denoiser per training-set size, each diagnosed on the same held-out data.
 
     A clone of ``featurizer`` is fitted on the first ``n`` samples of

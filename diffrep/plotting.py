@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.axes import Axes
+    from .generalization import GeneralizationReport
 
 
 def import_pyplot():
@@ -33,7 +40,7 @@ def _axes(ax):
     return ax
 
 
-def plot_representation_curve(table, ax=None):
+def plot_representation_curve(table: pd.DataFrame, ax: Axes | None = None):
     """Probe accuracy against the noise level, with a band of one standard deviation.
 
     Parameters
@@ -65,7 +72,7 @@ def plot_representation_curve(table, ax=None):
     return ax
 
 
-def plot_label_noise_study(table, ax=None):
+def plot_label_noise_study(table: pd.DataFrame, ax: Axes | None = None):
     """Test accuracy against the label-noise rate, one line per estimator.
 
     Parameters
@@ -91,7 +98,7 @@ def plot_label_noise_study(table, ax=None):
     return ax
 
 
-def plot_generalization_report(report, ax=None, title=None):
+def plot_generalization_report(report: GeneralizationReport, ax: Axes | None = None, title: str | None = None):
     """Probe accuracy and held-out / training denoising-error ratio against the noise level.
 
     The accuracy (mean ± one standard deviation over folds; only when the
@@ -146,7 +153,7 @@ def _plot_rise(report, ax):
     ax.set_ylabel("accuracy - accuracy at smallest t\n(± 2 SE over folds)", fontsize=8)
 
 
-def plot_training_size_study(reports):
+def plot_training_size_study(reports: dict[int, GeneralizationReport]):
     """One :func:`plot_generalization_report` panel per training-set size, side by side.
 
     The error ratios share one scale, logarithmic when some exceed 3. With

@@ -10,18 +10,25 @@ given, noisy or not: :class:`LogisticProbeCV`.
 from __future__ import annotations
 
 from numbers import Integral, Real
+from typing import TYPE_CHECKING
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import RidgeCV
 from sklearn.model_selection import StratifiedKFold, check_cv
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import LabelEncoder, StandardScaler
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._engine.sklearn_compat import Interval
+from ._engine.sklearn_compat import check_sample_weight as _check_sample_weight
+from ._engine.sklearn_compat import fit_context as _fit_context
 from ._engine.probes import logistic_path_scores, one_standard_error_choice, standardized_logistic
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from ._engine.type_aliases import CVLike, RandomStateLike
 
 # Inverse regularization strengths tried, weakest regularization last. On 28x28 digits
 # (benchmarks/feature_quality.py --defaults) the ensemble chose 1e-4 at 80% label noise,
@@ -100,7 +107,14 @@ class LogisticProbeCV(ClassifierMixin, BaseEstimator):
         "random_state": ["random_state"],
     }
 
-    def __init__(self, Cs=DEFAULT_CS, cv=3, max_iter=1000, tol=1e-4, random_state=None):
+    def __init__(
+        self,
+        Cs: Sequence[float] = DEFAULT_CS,
+        cv: CVLike = 3,
+        max_iter: int = 1000,
+        tol: float = 1e-4,
+        random_state: RandomStateLike = None,
+    ):
         self.Cs = Cs
         self.cv = cv
         self.max_iter = max_iter

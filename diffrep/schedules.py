@@ -16,8 +16,13 @@ nothing here re-derives a beta schedule by hand.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
+
+if TYPE_CHECKING:
+    from typing import Any
 
 PREDICTION_TYPES = ("epsilon", "sample", "v_prediction")
 # The longest schedule accepted: far beyond any published one, far below a memory problem.
@@ -36,7 +41,7 @@ def _check_length(num_train_timesteps):
         )
 
 
-def check_scheduler_config(config):
+def check_scheduler_config(config: dict[str, Any]):
     """Validate the values of a scheduler config that ``DDPMScheduler`` would take blindly.
 
     Parameters
@@ -98,11 +103,11 @@ class NoiseSchedule:
 
     def __init__(
         self,
-        num_train_timesteps=1000,
-        beta_schedule="linear",
-        beta_start=1e-4,
-        beta_end=0.02,
-        prediction_type="epsilon",
+        num_train_timesteps: int = 1000,
+        beta_schedule: str = "linear",
+        beta_start: float = 1e-4,
+        beta_end: float = 0.02,
+        prediction_type: str = "epsilon",
     ):
         from diffusers import DDPMScheduler
 

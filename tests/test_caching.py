@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from diffrep.exceptions import CacheWarning
 import diffrep._engine.cache as caching
 import diffrep._engine.training_config as training_config
 import diffrep.denoisers.registry as registry
@@ -264,7 +265,7 @@ def test_a_damaged_cache_entry_warns_once_and_is_retrained(table, trainings, tmp
     damage(path)
     trainings.clear()
     expected = rf"Ignoring the memory cache entry {path} \({reason}.*\); training again"
-    with pytest.warns(UserWarning, match=expected) as w:
+    with pytest.warns(CacheWarning, match=expected) as w:
         again = DiffusionFeaturizer(memory=tmp_path / "cache", **TABLE).fit(X)
     assert len(w) == 1 and "\n" not in str(w[0].message)
     assert w[0].filename == __file__  # shown at the fit call above, not inside diffrep or scikit-learn
@@ -284,7 +285,7 @@ def test_a_planted_pickle_anywhere_in_the_cache_runs_no_code(table, trainings, t
         joblib.dump(_WritesMarker(marker), path)
     (tmp_path / "joblib").mkdir(exist_ok=True)
     joblib.dump(_WritesMarker(marker), tmp_path / "joblib" / "output.pkl")
-    with pytest.warns(UserWarning, match="Ignoring the memory cache entry"):
+    with pytest.warns(CacheWarning, match="Ignoring the memory cache entry"):
         again = DiffusionFeaturizer(memory=tmp_path, **TABLE).fit(X)
     assert not marker.exists()
     assert len(trainings) == 2
@@ -298,6 +299,6 @@ def test_a_cache_that_cannot_be_written_warns_and_the_fit_goes_on(table, monkeyp
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(caching, "atomic_write", full_disk)
-    with pytest.warns(UserWarning, match=rf"Cannot write to the memory cache at .*\({os.strerror(errno.ENOSPC)}\)"):
+    with pytest.warns(CacheWarning, match=rf"Cannot write to the memory cache at .*\({os.strerror(errno.ENOSPC)}\)"):
         cached = DiffusionFeaturizer(memory=tmp_path, **TABLE).fit(X)
     assert_same_fit(cached, DiffusionFeaturizer(**TABLE).fit(X), X)

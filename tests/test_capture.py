@@ -1,4 +1,4 @@
-"""Capturing activations: hooks live for one call, each thread sees its own, the forward stops early."""
+"""Capturing activations: a capture lives for one call, each thread sees its own, the forward stops early."""
 
 import sys
 import threading
@@ -7,6 +7,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 from torch import nn
+
+from torch.nn.modules.module import _global_forward_hooks
 
 from diffrep._engine.capture import first_tensor, run_with_capture
 
@@ -59,7 +61,8 @@ class _Chain(nn.Module):
 
 
 def _no_hooks_left(network):
-    return not any(module._forward_hooks for module in network.modules())
+    """No hook on the network's modules, and none left process-wide (it would slow every module call)."""
+    return not any(module._forward_hooks for module in network.modules()) and not _global_forward_hooks
 
 
 def _inputs(value):

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from diffrep.exceptions import CheckpointWarning
 from diffrep import DiffusionFeaturizer
 from diffrep._engine import checkpoints
 from diffrep._engine import files as _files
@@ -53,7 +54,7 @@ def test_a_shorter_run_does_not_resume_a_longer_runs_checkpoint(table, tmp_path)
     X = table[0]
     DiffusionFeaturizer(**SETTINGS, checkpoint_dir=tmp_path).fit(X)
     reference = DiffusionFeaturizer(**dict(SETTINGS, max_steps=6)).fit(X)
-    with pytest.warns(UserWarning, match=r"further along \(10 steps\) than this run of max_steps=6"):
+    with pytest.warns(CheckpointWarning, match=r"further along \(10 steps\) than this run of max_steps=6"):
         shorter = DiffusionFeaturizer(**dict(SETTINGS, max_steps=6), checkpoint_dir=tmp_path).fit(X)
     assert shorter.loss_curve_ == reference.loss_curve_
     assert_same_weights(shorter.network_, reference.network_)
@@ -135,7 +136,7 @@ def test_a_checkpoint_of_another_run_under_this_runs_name_is_ignored(table, monk
     only_checkpoint(theirs).replace(only_checkpoint(mine))
 
     calls = interrupt_training_at(monkeypatch)
-    with pytest.warns(UserWarning, match="written for other training data or settings"):
+    with pytest.warns(CheckpointWarning, match="written for other training data or settings"):
         refit = DiffusionFeaturizer(**SETTINGS, checkpoint_dir=mine).fit(X)
     assert len(calls) == 10
     assert_same_weights(refit.network_, fresh.network_)
@@ -175,7 +176,7 @@ def test_a_full_disk_warns_naming_the_directory_and_training_goes_on(table, monk
     X, _ = table
     reference = DiffusionFeaturizer(**SETTINGS).fit(X)
     fail_file_syncs_after(monkeypatch, 1, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)))
-    with pytest.warns(UserWarning, match=rf"Cannot write training checkpoints to checkpoint_dir='{tmp_path}' "
+    with pytest.warns(CheckpointWarning, match=rf"Cannot write training checkpoints to checkpoint_dir='{tmp_path}' "
                       rf"\({os.strerror(errno.ENOSPC)}\); training goes on without checkpoints") as caught:
         fitted = DiffusionFeaturizer(**SETTINGS, checkpoint_dir=tmp_path).fit(X)
     assert len(caught) == 1  # the step-10 checkpoint is not tried again
@@ -249,7 +250,7 @@ def test_a_damaged_checkpoint_is_ignored_and_never_runs_code(table, monkeypatch,
     damage(path, marker)
 
     calls = interrupt_training_at(monkeypatch)
-    with pytest.warns(UserWarning, match=f"Ignoring the checkpoint {path}: {reason}") as caught:
+    with pytest.warns(CheckpointWarning, match=f"Ignoring the checkpoint {path}: {reason}") as caught:
         refit = DiffusionFeaturizer(**SETTINGS, checkpoint_dir=tmp_path).fit(X)
     assert len(caught) == 1
     assert not marker.exists()

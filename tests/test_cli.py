@@ -33,6 +33,8 @@ def test_demo_quick_prints_the_table_and_saves_the_figure(tmp_path, capsys):
                      "PCA32, same probe"):
         assert expected in out
     assert (tmp_path / "demo_curve.png").stat().st_size > 10_000
+    assert "1797 samples: 1347 to train the denoiser and the probes, 450 to test" in out
+    assert "CV 40% (sd)" in out and "smoke test" in out
 
 
 def test_curve_on_an_npz_file(tmp_path, digits, capsys):
@@ -40,7 +42,7 @@ def test_curve_on_an_npz_file(tmp_path, digits, capsys):
     np.savez(tmp_path / "data.npz", X=X[:200], y=y[:200])
     assert main(["curve", str(tmp_path / "data.npz"), "--image-shape", "1,8,8", "--out", str(tmp_path), *FAST]) == 0
     assert "UNet2DModel" in capsys.readouterr().out
-    assert (tmp_path / "curve_curve.png").is_file()
+    assert (tmp_path / "data_curve.png").is_file()  # named after the data, so runs on two files keep both
 
 
 def test_curve_on_a_csv_table_uses_the_mlp(tmp_path, table, capsys):
@@ -72,11 +74,17 @@ def test_curve_on_an_image_folder(tmp_path, capsys):
         (["curve", "{tmp}/data.txt"], "unsupported format"),
         (["curve", "{tmp}/bad.csv", "--label-column", "y"], "no label column"),
         (["demo", "--timesteps", "5000"], "timesteps must lie in"),
+        (["curve", "{tmp}/unlabelled"], "no labels found"),
     ],
 )
 def test_user_errors_exit_1_with_a_message(tmp_path, capsys, args, message):
     (tmp_path / "data.txt").write_text("1 2 3")
     (tmp_path / "bad.csv").write_text("a,b\n1,2\n3,4\n")
+    from PIL import Image
+
+    (tmp_path / "unlabelled").mkdir()
+    for i in range(3):
+        Image.fromarray(np.full((8, 8), 40 * i, dtype=np.uint8)).save(tmp_path / "unlabelled" / f"{i}.png")
     args = [arg.format(tmp=tmp_path) for arg in args]
     assert main(args + ["--max-steps", "1", "--quiet"]) == 1
     err = capsys.readouterr().err
@@ -86,3 +94,83 @@ def test_user_errors_exit_1_with_a_message(tmp_path, capsys, args, message):
 def test_python_dash_m_runs_the_same_command():
     done = subprocess.run([sys.executable, "-m", "diffrep", "--version"], capture_output=True, text=True)
     assert done.returncode == 0 and "diffrep" in done.stdout
+
+
+@pytest.mark.parametrize("n_samples", [7, 100, 1797, 2001])
+def test_the_announced_test_size_is_the_split_size(n_samples):
+    from sklearn.model_selection import train_test_split
+
+    from diffrep.app.demo import TEST_FRACTION, held_out_count
+
+    y = np.arange(n_samples) % 2
+    test = train_test_split(y, test_size=TEST_FRACTION, stratify=y, random_state=0)[1]
+    assert held_out_count(n_samples) == len(test)
+
+
+@pytest.mark.parametrize("load, affinity, expected", [(0.0, 2, 2), (0.2, 2, 2), (1.0, 2, 1), (1.3, 2, 1),
+                                                      (3.0, 2, 1), (2.0, 16, 14)])
+def test_auto_threads_leave_the_busy_cores_alone(monkeypatch, load, affinity, expected):
+    from diffrep.app import threads
+
+    monkeypatch.setattr(threads.os, "getloadavg", lambda: (load, load, load))
+    monkeypatch.setattr(threads.os, "sched_getaffinity", lambda pid: set(range(affinity)), raising=False)
+    assert threads.choose_threads("auto") == expected
+    assert threads.choose_threads(3) == 3
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "many"])
+def test_a_bad_thread_count_is_refused(bad):
+    from diffrep.app.threads import choose_threads
+
+    with pytest.raises(ValueError, match="threads must be"):
+        choose_threads(bad)
+
+
+def test_threads_option_sets_torch_threads_for_the_run_and_restores_them(monkeypatch, tmp_path):
+    import torch
+
+    from diffrep.app import demo
+
+    seen = []
+
+    def fake_run(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        raise ValueError("stop here")
+
+    monkeypatch.setattr(demo, "run", fake_run)
+    before = torch.get_num_threads()
+    assert main(["demo", "--threads", "3", "--out", str(tmp_path), *FAST]) == 1
+    assert seen == [3] and torch.get_num_threads() == before
+    with pytest.raises(SystemExit) as exit_info:
+        main(["demo", "--threads", "0"])
+    assert exit_info.value.code == 2
+
+
+@pytest.mark.parametrize("quiet", [True, False])
+def test_quiet_silences_the_probes_convergence_warnings(monkeypatch, tmp_path, quiet):
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    from diffrep.app import demo
+
+    def fake_run(*args, **kwargs):
+        warnings.warn("lbfgs failed to converge", ConvergenceWarning)
+        raise ValueError("stop here")
+
+    monkeypatch.setattr(demo, "run", fake_run)
+    options = ["--out", str(tmp_path), "--max-steps", "1"] + (["--quiet"] if quiet else [])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(["demo", *options]) == 1
+    assert any(issubclass(w.category, ConvergenceWarning) for w in caught) is not quiet
+
+
+def test_a_second_run_announces_the_cache_hit(tmp_path, capsys):
+    args = ["demo", "--quick", "--out", str(tmp_path), "--memory", str(tmp_path / "cache"), *FAST]
+    assert main(args) == 0
+    first = capsys.readouterr().out
+    assert main(args) == 0
+    second = capsys.readouterr().out
+    assert "reused from the cache" not in first
+    assert f"3 training steps reused from the cache {tmp_path / 'cache'}" in second

@@ -1,16 +1,17 @@
 """One fitted featurizer called from several threads at once, as a server or a notebook does.
 
-Capture hooks are registered on the shared network for the duration of one
-call, so while thread A waits inside a forward pass, thread B's forward pass
-runs through A's hooks too. :mod:`diffrep._engine.capture` makes each hook record
-only what its own thread computes. ``test_hooks_ignore_forward_passes_of_other_threads``
-forces that interleaving deterministically, and
-``test_without_the_thread_check_the_interleaving_breaks_capture`` shows the
-same scenario failing once the check is disabled (``threading.get_ident``
-patched to one value for every thread): that is the protection these tests
-stand on.
+While thread A waits inside a forward pass, thread B's forward pass runs
+through the same modules. :mod:`diffrep._engine.capture` keeps each thread's
+captures in a thread-local registry consulted by one process-wide hook, so
+each call records only what its own thread computes.
+``test_hooks_ignore_forward_passes_of_other_threads`` forces that interleaving
+deterministically, and ``test_without_per_thread_captures_the_interleaving_breaks_capture``
+shows the same scenario failing once the registry is shared by every thread:
+that is the protection these tests stand on. Since nothing is registered on the
+modules, a featurizer pickles while another thread transforms with it.
 """
 
+import pickle
 import threading
 import types
 
@@ -73,6 +74,13 @@ class _Paused(nn.Module):
             assert self.release.wait(timeout=30)
         return x
 
+    def __getstate__(self):  # a pickled copy gets fresh events
+        return {key: value for key, value in vars(self).items() if key not in ("entered", "release")}
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        self.entered, self.release = threading.Event(), threading.Event()
+
 
 class _Network(nn.Module):
     def __init__(self):
@@ -115,12 +123,56 @@ def test_hooks_ignore_forward_passes_of_other_threads():
     torch.testing.assert_close(paused, expected_paused, rtol=0, atol=0)
 
 
-def test_without_the_thread_check_the_interleaving_breaks_capture(monkeypatch):
-    """Negative control: the previous test fails when hooks cannot tell threads apart."""
-    monkeypatch.setattr(capture, "threading", types.SimpleNamespace(get_ident=lambda: 0))
+def test_without_per_thread_captures_the_interleaving_breaks_capture(monkeypatch):
+    """Negative control: the previous test fails when every thread shares one registry of captures."""
+    monkeypatch.setattr(capture, "_threads", types.SimpleNamespace())
     torch.manual_seed(0)
     with pytest.raises(RuntimeError, match="did not run during the forward pass"):
         _interleave(_Network())
+
+
+def test_a_network_pickles_while_another_thread_is_inside_a_captured_forward_pass():
+    """Nothing is registered on the modules, so nothing unpicklable is on them mid-capture."""
+    network = _Network()
+    x, t = torch.ones(2, 3), torch.zeros(2, dtype=torch.long)
+    thread = threading.Thread(
+        target=capture.run_with_capture, args=(network, x, t, ["second"]), kwargs={"need_output": True},
+        name="paused",
+    )
+    thread.start()
+    assert network.pause.entered.wait(timeout=30)
+    try:
+        assert not any(module._forward_hooks for module in network.modules())
+        copy = pickle.loads(pickle.dumps(network))
+    finally:
+        network.pause.release.set()
+        thread.join()
+    with torch.no_grad():
+        torch.testing.assert_close(copy.second(copy.first(x)), network.second(network.first(x)), rtol=0, atol=0)
+
+
+def test_a_featurizer_pickles_while_another_thread_transforms_with_it(digits):
+    X, _ = digits
+    featurizer = DiffusionFeaturizer(timesteps=(10, 300), image_shape=(1, 8, 8), **TINY).fit(X[:60])
+    expected = featurizer.transform(X[:40])
+    done, errors = threading.Event(), []
+
+    def transform_until_done():
+        try:
+            while not done.is_set():
+                featurizer.extract(X[:40], (10, 300, 600))  # a new timestep set: a real forward pass each time
+        except Exception as exc:  # reported below, in the main thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=transform_until_done)
+    thread.start()
+    try:
+        copies = [pickle.loads(pickle.dumps(featurizer)) for _ in range(40)]
+    finally:
+        done.set()
+        thread.join()
+    assert not errors
+    np.testing.assert_array_equal(copies[-1].transform(X[:40]), expected)
 
 
 @pytest.mark.parametrize("denoiser", ["mlp", "unet"])

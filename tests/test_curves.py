@@ -100,14 +100,6 @@ def test_plot_representation_curve_marks_the_peak():
 
 
 # ------------------------------------------------------------- regression, splitters
-@pytest.fixture(scope="module")
-def diabetes():
-    from sklearn.datasets import load_diabetes
-
-    X, y = load_diabetes(return_X_y=True)
-    return X[:120], y[:120]
-
-
 def test_a_continuous_target_gets_kfold_and_r2(diabetes):
     from sklearn.metrics import r2_score
     from sklearn.model_selection import KFold

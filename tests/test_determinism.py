@@ -12,7 +12,7 @@ from sklearn.base import clone
 from diffrep import DiffusionFeaturizer
 from diffrep.denoisers.mlp import MLPDenoiser
 
-from .helpers import TINY
+from .helpers import TINY, assert_equal_to_float32_rounding
 
 
 def test_same_random_state_gives_identical_features(fitted, images):
@@ -26,23 +26,34 @@ def test_different_random_state_gives_different_features(fitted, images):
     assert not np.allclose(other.transform(images), fitted.transform(images))
 
 
-def test_transform_is_a_fixed_function(fitted, images):
-    np.testing.assert_array_equal(fitted.transform(images), fitted.transform(images))
+def test_transform_ignores_the_global_random_generators(fitted, images):
+    before = fitted.transform(images)
+    torch.randn(100)  # advance the global generators a noise draw would read from
+    np.random.rand(100)
+    np.testing.assert_array_equal(fitted.transform(images), before)
 
 
 def test_transform_does_not_depend_on_the_batch_size(fitted, images):
     reference = fitted.transform(images)
-    small_batches = copy.deepcopy(fitted).set_params(batch_size=7)
-    np.testing.assert_allclose(small_batches.transform(images), reference, atol=1e-5)
+    for batch_size in (1, 7):
+        smaller = copy.deepcopy(fitted).set_params(batch_size=batch_size)
+        assert_equal_to_float32_rounding(smaller.transform(images), reference)
 
 
 def test_transform_does_not_depend_on_sample_order(fitted, images):
     order = np.random.default_rng(0).permutation(len(images))
-    np.testing.assert_allclose(fitted.transform(images[order]), fitted.transform(images)[order], atol=1e-5)
+    assert_equal_to_float32_rounding(fitted.transform(images[order]), fitted.transform(images)[order])
 
 
 def test_each_sample_is_featurized_on_its_own(fitted, images):
-    np.testing.assert_allclose(fitted.transform(images[3:4]), fitted.transform(images)[3:4], atol=1e-5)
+    assert_equal_to_float32_rounding(fitted.transform(images[3:4]), fitted.transform(images)[3:4])
+
+
+def test_the_rounding_tolerance_does_not_hide_other_noise(fitted, images):
+    other_noise = copy.deepcopy(fitted)
+    other_noise.noise_seed_ += 1
+    with pytest.raises(AssertionError):
+        assert_equal_to_float32_rounding(other_noise.transform(images), fitted.transform(images))
 
 
 @pytest.mark.parametrize("dumps_loads", ["pickle", "joblib"])

@@ -5,13 +5,12 @@ import pytest
 import torch
 from scipy.special import softmax
 from sklearn.exceptions import NotFittedError
-from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.neighbors import KNeighborsClassifier
-from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 from sklearn.utils.validation import check_is_fitted
 
+from diffrep._engine.sklearn_compat import InvalidParameterError
 from diffrep import DiffusionFeaturizer, LogisticProbeCV
 from diffrep.ensemble import NoiseEnsembleClassifier
 from diffrep.label_noise import corrupt_labels
@@ -37,13 +36,6 @@ GRID = (0, 10, 25, 50, 100)
 )
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
-
-
-@pytest.fixture(scope="module")
-def frozen(digits_small):
-    """One tiny image featurizer, trained once on the small digits and frozen."""
-    X, _ = digits_small
-    return FrozenEstimator(DiffusionFeaturizer(image_shape=(1, 8, 8), **TINY).fit(X))
 
 
 @pytest.mark.parametrize("selection", [(25,), "neighbors"])

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-from sklearn.datasets import load_diabetes
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.metrics import balanced_accuracy_score, get_scorer, mean_absolute_error
@@ -39,18 +38,6 @@ GRID = (0, 10, 50, 100)
 )
 def test_regressor_passes_sklearn_estimator_checks(estimator, check):
     check(estimator)
-
-
-@pytest.fixture(scope="module")
-def frozen(digits_small):
-    X, _ = digits_small
-    return FrozenEstimator(DiffusionFeaturizer(image_shape=(1, 8, 8), **TINY).fit(X))
-
-
-@pytest.fixture(scope="module")
-def diabetes():
-    X, y = load_diabetes(return_X_y=True)
-    return X[:150], y[:150]
 
 
 @pytest.fixture(scope="module")

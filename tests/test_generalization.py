@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 import torch
 from sklearn.base import clone
-from sklearn.datasets import load_digits
 from sklearn.exceptions import NotFittedError
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import StratifiedShuffleSplit, train_test_split
@@ -29,18 +28,13 @@ SWEEP = (0, 10, 25, 50, 100, 200, 400)
 
 
 @pytest.fixture(scope="module")
-def digits():
-    return load_digits(return_X_y=True)
-
-
-@pytest.fixture(scope="module")
 def molrg():
     X, y, bases = make_molrg(4000, N_FEATURES, N_CLASSES, RANK, DELTA, random_state=0, return_bases=True)
     return X[:3000], X[3000:], y[3000:], bases
 
 
 def few_shot_probe_splits():
-    """Probes fitted on 4 samples per class: the regime where the MoLRG curve is unimodal (paper section 8)."""
+    """Probes fitted on 4 samples per class: the regime where the MoLRG curve is unimodal (docs/theory.rst)."""
     return StratifiedShuffleSplit(n_splits=20, train_size=4 * N_CLASSES, test_size=600, random_state=0)
 
 

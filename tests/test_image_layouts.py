@@ -5,6 +5,7 @@ import warnings
 import numpy as np
 import pytest
 
+from diffrep.exceptions import CacheWarning
 import diffrep.featurizer
 from diffrep import DiffusionFeaturizer, NoiseEnsembleClassifier
 
@@ -81,8 +82,7 @@ def test_a_4d_array_matching_image_shape_in_either_order(rgb, reference):
         ({"data_format": "channels_last"}, ValueError, "data_format='channels_last' describes images"),
     ],
 )
-def test_bad_data_format(table, params, error, match, monkeypatch):
-    monkeypatch.setattr(diffrep.featurizer, "train_denoiser", None)  # never reached
+def test_bad_data_format(table, params, error, match, training_forbidden):
     with pytest.raises(error, match=match):
         DiffusionFeaturizer(**TINY, **params).fit(table[0])
 
@@ -114,7 +114,7 @@ def test_a_text_column_gets_an_error_that_suggests_an_encoder(table):
 def test_memory_without_an_int_random_state_warns_and_caches_nothing(table, tmp_path):
     X = table[0]
     params = {**TINY, "random_state": None, "memory": tmp_path / "cache"}
-    with pytest.warns(UserWarning, match=r"memory=.*caches nothing.*int random_state") as record:
+    with pytest.warns(CacheWarning, match=r"memory=.*caches nothing.*int random_state") as record:
         DiffusionFeaturizer(**params).fit(X)
     assert len([w for w in record if "caches nothing" in str(w.message)]) == 1
     assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").rglob("*.safetensors"))

@@ -6,20 +6,13 @@ import numpy as np
 import pytest
 from sklearn.exceptions import NotFittedError
 
-import diffrep.featurizer
 from diffrep import DiffusionFeaturizer
 
 from .helpers import TINY
 
 
-@pytest.fixture(autouse=True)
-def training_forbidden(monkeypatch):
-    """Every error here must come before the (slow) training starts."""
-
-    def fail(*args, **kwargs):
-        raise AssertionError("train_denoiser was called before the bad input was noticed")
-
-    monkeypatch.setattr(diffrep.featurizer, "train_denoiser", fail)
+# Every error here must come before the (slow) training starts.
+pytestmark = pytest.mark.usefixtures("training_forbidden")
 
 
 @pytest.fixture(scope="module")
@@ -104,6 +97,12 @@ def test_malformed_layers_are_refused(images, layers, error):
         _fit(images, layers=layers)
 
 
+@pytest.mark.parametrize("layers", ["", ("x0", "")], ids=["alone", "among others"])
+def test_an_empty_layer_name_is_refused_not_read_as_the_whole_network(images, layers):
+    with pytest.raises(ValueError, match=r"layers must name modules of the denoiser; '' \(the whole network, "):
+        _fit(images, layers=layers)
+
+
 # ---------------------------------------------------------------------- parameters
 @pytest.mark.parametrize(
     ("params", "error", "match"),
@@ -114,7 +113,8 @@ def test_malformed_layers_are_refused(images, layers, error):
         ({"beta_schedule": "cubic"}, ValueError, "beta_schedule"),
         ({"device": "gpu"}, ValueError, "device must be"),
         ({"device": "banana"}, ValueError, "device must be"),
-        ({"n_noise_draws": 0}, ValueError, r"\'n_noise_draws\' parameter .* \[1, inf\)"),
+        ({"n_noise_draws": 0}, ValueError, r"\'n_noise_draws\' parameter .* \[1, 1024\]"),
+        ({"n_noise_draws": 1025}, ValueError, r"\'n_noise_draws\' parameter .* \[1, 1024\]"),
         ({"n_noise_draws": 1.5}, TypeError, "'n_noise_draws' parameter .* int"),
         ({"num_train_timesteps": 0}, ValueError, "num_train_timesteps"),
         ({"max_steps": -1}, ValueError, "max_steps"),

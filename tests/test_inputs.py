@@ -12,7 +12,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler
 
 from diffrep import DiffusionFeaturizer, NoiseEnsembleClassifier, generalization_report
-from diffrep._engine.inputs import InputRangeWarning
+from diffrep.exceptions import InputWarning
 from diffrep.curves import representation_curve
 from diffrep.label_noise import label_noise_study
 
@@ -80,10 +80,10 @@ def test_training_on_files_of_mixed_sizes_takes_the_first_files_size(digit_files
 def test_transform_warns_when_its_values_lie_in_another_range_than_fits(digit_files):
     _, pixels, _ = digit_files
     feat = _featurizer().fit(pixels)
-    with pytest.warns(InputRangeWarning, match="range"):
+    with pytest.warns(InputWarning, match="range"):
         feat.transform(pixels / 255.0)
     with warnings.catch_warnings():
-        warnings.simplefilter("error", InputRangeWarning)
+        warnings.simplefilter("error", InputWarning)
         feat.transform(pixels[:3])
 
 

@@ -258,19 +258,22 @@ def _subspace_means(scale, inside, seed=5):
     return scale * raw / np.linalg.norm(raw, axis=1, keepdims=True)
 
 
+# Each relaxation of the paper's assumptions, and whether the exact SNR stays unimodal under it:
+# class means outside the class subspaces dominate the "signal" at every sigma, so the SNR is
+# flat near sigma = 0 (peak at the smallest sigma) instead of rising to an interior peak.
 RELAXATIONS = {
-    "paper (zero mean, equal)": dict(),
-    "unequal ranks 3/5/7": dict(rank=[3, 5, 7]),
-    "unequal weights .6/.3/.1": dict(weights=[0.6, 0.3, 0.1]),
-    "means in own subspace |mu|=1": dict(means=_subspace_means(1.0, inside=True)),
-    "generic means |mu|=3": dict(means=_subspace_means(3.0, inside=False)),
+    "paper (zero mean, equal)": (dict(), True),
+    "unequal ranks 3/5/7": (dict(rank=[3, 5, 7]), True),
+    "unequal weights .6/.3/.1": (dict(weights=[0.6, 0.3, 0.1]), True),
+    "means in own subspace |mu|=1": (dict(means=_subspace_means(1.0, inside=True)), True),
+    "generic means |mu|=3": (dict(means=_subspace_means(3.0, inside=False)), False),
 }
 
 
 @pytest.fixture(scope="module")
 def relaxation_table():
     rows = {}
-    for name, change in RELAXATIONS.items():
+    for name, (change, _) in RELAXATIONS.items():
         params = dict(n_features=50, n_classes=3, rank=5, delta=0.2, n_samples=2000) | change
         rows[name] = sweep(**params)[0]
     print("\n" + f"{'relaxation':32s} {'peak sigma':>10s} {'peak SNR':>9s} "
@@ -283,7 +286,8 @@ def relaxation_table():
 
 
 @pytest.mark.parametrize("name", RELAXATIONS)
-def test_relaxations_give_a_finite_snr_curve(relaxation_table, name):
+def test_relaxations_keep_or_lose_the_unimodal_snr_as_stated(relaxation_table, name):
     snr = relaxation_table[name]
     assert snr.shape == SIGMAS.shape
     assert np.all(np.isfinite(snr)) and np.all(snr > 0)
+    assert is_unimodal(snr) == RELAXATIONS[name][1], snr

@@ -19,7 +19,7 @@ import diffrep._engine.extraction
 from diffrep import DiffusionFeaturizer
 from diffrep._engine.noise import _multiply32, gaussian_noise, mix32, row_hashes, row_keys
 
-from .helpers import TINY, extraction_noise
+from .helpers import TINY, assert_equal_to_float32_rounding, extraction_noise
 
 
 def noise_of(samples, timesteps=50, draws=0, seed=0):
@@ -112,6 +112,15 @@ def test_identical_rows_get_identical_noise_whatever_the_sign_of_zero(distinct_r
     torch.testing.assert_close(noise[:5], noise[10:], rtol=0, atol=0)
 
 
+def test_a_row_gets_bitwise_the_same_noise_alone_in_a_batch_or_in_another_order(distinct_rows):
+    rows = distinct_rows[:300]
+    together = noise_of(rows)
+    alone = torch.cat([noise_of(rows[i : i + 1]) for i in range(len(rows))])
+    order = torch.randperm(len(rows), generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(alone, together, rtol=0, atol=0)
+    torch.testing.assert_close(noise_of(rows[order]), together[order], rtol=0, atol=0)
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_noise_equals_the_cpu_noise(distinct_rows):
     timesteps, draws = torch.arange(len(distinct_rows)) % 1000, torch.arange(len(distinct_rows)) % 3
@@ -132,7 +141,7 @@ def test_duplicates_and_subsets_get_the_features_they_get_alone(featurizer, digi
     X = digits_small[0]
     features = featurizer.transform(X)
     subset = [7, 3, 3, 50, 7]
-    np.testing.assert_array_equal(featurizer.transform(X[subset]), features[subset])
+    assert_equal_to_float32_rounding(featurizer.transform(X[subset]), features[subset])
 
 
 def test_extraction_adds_the_reference_noise(featurizer, digits_small, monkeypatch):

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from diffrep.exceptions import DeviceWarning
 from diffrep import DiffusionFeaturizer
 
 from .helpers import TINY
@@ -41,7 +42,7 @@ def test_out_of_memory_halves_the_batch_and_keeps_the_features(digits_small, mon
     expected = featurizer.transform(X)
     tried = limit_memory(monkeypatch, featurizer.network_, limit=10, error=error)
 
-    with pytest.warns(UserWarning, match="ran out of memory") as caught:
+    with pytest.warns(DeviceWarning, match="ran out of memory") as caught:
         features = featurizer.transform(X)
 
     np.testing.assert_allclose(features, expected, rtol=1e-4, atol=1e-5)
@@ -56,7 +57,7 @@ def test_noise_draws_of_one_pair_stay_in_one_batch(digits_small, monkeypatch):
     featurizer = fitted(X, n_noise_draws=3, timesteps=(50, 500))
     expected = featurizer.transform(X)
     tried = limit_memory(monkeypatch, featurizer.network_, limit=4)
-    with pytest.warns(UserWarning, match="ran out of memory"):
+    with pytest.warns(DeviceWarning, match="ran out of memory"):
         features = featurizer.transform(X)
     np.testing.assert_allclose(features, expected, rtol=1e-4, atol=1e-5)
     assert set(tried) == {63, 30, 15, 6, 3}  # 21 pairs of 3 draws, then 10, 5, 2 and 1
@@ -66,7 +67,7 @@ def test_out_of_memory_with_a_single_pair_gives_up_with_a_clear_error(digits_sma
     X = digits_small[0][:10]
     featurizer = fitted(X)
     tried = limit_memory(monkeypatch, featurizer.network_, limit=0)
-    with pytest.warns(UserWarning, match="ran out of memory"), pytest.raises(
+    with pytest.warns(DeviceWarning, match="ran out of memory"), pytest.raises(
         torch.cuda.OutOfMemoryError, match="even from one \\(sample, timestep\\) pair"
     ) as raised:
         featurizer.transform(X)

@@ -1,8 +1,8 @@
 """Every public estimator declares its parameters to sklearn, and a bad value names the parameter."""
 
 import pytest
-from sklearn.utils._param_validation import InvalidParameterError
 
+from diffrep._engine.sklearn_compat import InvalidParameterError
 from diffrep import (
     DiffusionFeaturizer,
     NoiseEnsembleClassifier,

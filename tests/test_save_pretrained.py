@@ -6,18 +6,9 @@ import numpy as np
 import pytest
 from diffusers import DDPMPipeline, DDPMScheduler, UNet2DModel
 
-import diffrep.featurizer
 from diffrep import DiffusionFeaturizer, MLPDenoiser
 
 from .helpers import TINY
-
-
-@pytest.fixture
-def training_forbidden(monkeypatch):
-    def fail(*args, **kwargs):
-        raise AssertionError("loading a saved featurizer must not train")
-
-    monkeypatch.setattr(diffrep.featurizer, "train_denoiser", fail)
 
 
 @pytest.fixture(scope="module")

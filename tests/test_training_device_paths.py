@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from diffrep import DiffusionFeaturizer
-from diffrep._engine import training
+from diffrep._engine import training, training_callbacks
 from diffrep._engine.training_config import TrainingConfig, random_device_type
 
 from .helpers import TINY, assert_same_weights
@@ -98,7 +98,7 @@ def test_random_numbers_are_drawn_on_cuda_devices_only_and_that_keys_the_trainin
 def test_the_cost_estimate_waits_for_the_gpu_before_reading_the_clock(monkeypatch):
     synchronized = []
     monkeypatch.setattr(torch.cuda, "synchronize", lambda device: synchronized.append(device))
-    notice = training.CostNotice(100, torch.device("cuda"))
-    for _ in range(1 + training.CostNotice.MEASURED_STEPS + 3):
+    notice = training_callbacks.CostNotice(100, torch.device("cuda"))
+    for _ in range(1 + training_callbacks.CostNotice.MEASURED_STEPS + 3):
         notice.step_done()
     assert synchronized == [torch.device("cuda")] * 2

@@ -4,9 +4,12 @@ import sys
 import warnings
 
 import pytest
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
+from diffrep.exceptions import CostWarning
 from diffrep import DiffusionFeaturizer
-from diffrep._engine import training
+from diffrep._engine import training_callbacks
 
 from .helpers import TINY
 
@@ -26,7 +29,7 @@ class SlowClock:
 
 
 def fit_silently_on_a_machine_where_each_step_takes(seconds, monkeypatch, table, **params):
-    monkeypatch.setattr(training, "_clock", SlowClock(seconds * training.CostNotice.MEASURED_STEPS))
+    monkeypatch.setattr(training_callbacks, "_clock", SlowClock(seconds * training_callbacks.CostNotice.MEASURED_STEPS))
     settings = {**TINY, "denoiser": "mlp", "max_steps": 40, **params}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -54,13 +57,22 @@ def test_a_verbose_training_shows_its_loss_and_keeps_the_bar(monkeypatch, table,
 
 @pytest.mark.parametrize(("seconds", "text"), [(30, "30 seconds"), (600, "10 minutes"), (7200, "2.0 hours")])
 def test_durations_read_naturally(seconds, text):
-    assert training._duration(seconds) == text
+    assert training_callbacks._duration(seconds) == text
 
 
 def test_the_notice_points_at_the_users_fit_call_not_into_diffrep(monkeypatch, table):
-    monkeypatch.setattr(training, "_clock", SlowClock(3.0 * training.CostNotice.MEASURED_STEPS))
+    monkeypatch.setattr(training_callbacks, "_clock", SlowClock(3.0 * training_callbacks.CostNotice.MEASURED_STEPS))
     featurizer = DiffusionFeaturizer(**{**TINY, "denoiser": "mlp", "max_steps": 40})
-    with pytest.warns(UserWarning, match="Training the denoiser") as caught:
+    with pytest.warns(CostWarning, match="Training the denoiser") as caught:
         featurizer.fit(table[0]); line = sys._getframe().f_lineno  # noqa: E702 (the line the warning names)
+    (notice,) = [w for w in caught if "Training the denoiser" in str(w.message)]
+    assert (notice.filename, notice.lineno) == (__file__, line)
+
+
+def test_the_notice_points_at_the_users_line_from_inside_a_pipeline(monkeypatch, table):
+    monkeypatch.setattr(training, "_clock", SlowClock(3.0 * training.CostNotice.MEASURED_STEPS))
+    pipeline = make_pipeline(StandardScaler(), DiffusionFeaturizer(**{**TINY, "denoiser": "mlp", "max_steps": 40}))
+    with pytest.warns(CostWarning, match="Training the denoiser") as caught:
+        pipeline.fit(table[0]); line = sys._getframe().f_lineno  # noqa: E702 (the line the warning names)
     (notice,) = [w for w in caught if "Training the denoiser" in str(w.message)]
     assert (notice.filename, notice.lineno) == (__file__, line)

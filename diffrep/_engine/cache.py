@@ -21,12 +21,16 @@ import joblib
 import numpy as np
 import torch
 
+from .. import __version__
 from .caller import user_stacklevel
+from .notices import CacheWarning
 from .files import atomic_write, sealed, unsealed
+from .finiteness import non_finite_tensors
 
 
 # ----------------------------------------------------------- trained cache
-# Entries live in <memory>/diffrep-trained/<key digest>.safetensors.
+# Entries live in <memory>/diffrep-trained/<key digest>-<diffrep version>.safetensors: a training is keyed by
+# what it depends on and by the code that ran it, so another diffrep version never serves (nor overwrites) it.
 _CACHE_FOLDER = "diffrep-trained"
 _ENTRY_FORMAT = "diffrep-trained-denoiser-2"
 _ENTRY_MAGIC = _ENTRY_FORMAT.encode() + b"\n"
@@ -39,7 +43,7 @@ def cache_location(memory):
 
 
 def _entry_path(location, fingerprint):
-    return location / _CACHE_FOLDER / f"{fingerprint}.safetensors"
+    return location / _CACHE_FOLDER / f"{fingerprint}-{__version__}.safetensors"
 
 
 def _write_entry(path, fingerprint, network, loss_curve):
@@ -47,14 +51,17 @@ def _write_entry(path, fingerprint, network, loss_curve):
     from safetensors.torch import save
 
     tensors = {name: value.detach().to("cpu").contiguous().clone() for name, value in network.state_dict().items()}
-    header = json.dumps({"format": _ENTRY_FORMAT, "fingerprint": fingerprint, "loss_curve": loss_curve}, sort_keys=True)
+    header = json.dumps(
+        {"format": _ENTRY_FORMAT, "fingerprint": fingerprint, "version": __version__, "loss_curve": loss_curve},
+        sort_keys=True,
+    )
     try:
         atomic_write(path, sealed(_ENTRY_MAGIC, save(tensors, metadata={"diffrep": header})))
     except OSError as exc:
         warnings.warn(
             f"Cannot write to the memory cache at {path.parent} ({exc.strerror or exc}); "
             "the trained denoiser is used but not cached.",
-            UserWarning,
+            CacheWarning,
             stacklevel=user_stacklevel(),
         )
 
@@ -70,18 +77,20 @@ def _read_entry(path, fingerprint, network):
         header = _entry_header(payload)
         if header.get("format") != _ENTRY_FORMAT or header.get("fingerprint") != fingerprint:
             raise ValueError("it was written for another training")
+        if header.get("version") != __version__:
+            raise ValueError(f"it was written by diffrep {header.get('version')}, not {__version__}")
         loss_curve = header.get("loss_curve")
         if not isinstance(loss_curve, list) or not all(isinstance(v, float) and np.isfinite(v) for v in loss_curve):
             raise ValueError("its loss curve is not a list of finite numbers")
         tensors = load(payload)
-        if not all(torch.isfinite(value).all() for value in tensors.values() if value.is_floating_point()):
+        if non_finite_tensors(tensors.items()):
             raise ValueError("it holds NaN or infinite weights")
         trained = copy.deepcopy(network).to("cpu")
         trained.load_state_dict(tensors, strict=True)
     except Exception as exc:  # whatever is wrong with an entry, it is retrained, never served
         reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
         warnings.warn(
-            f"Ignoring the memory cache entry {path} ({reason}); training again.", UserWarning,
+            f"Ignoring the memory cache entry {path} ({reason}); training again.", CacheWarning,
             stacklevel=user_stacklevel(),
         )
         return None

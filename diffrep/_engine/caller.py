@@ -4,25 +4,25 @@ from __future__ import annotations
 
 import sys
 
-_PACKAGE = __name__.split(".")[0]
-# scikit-learn's wrappers around diffrep's methods (_fit_context, validate_params, set_output): skipped too.
-_WRAPPERS = frozenset({"sklearn.base", "sklearn.utils._param_validation", "sklearn.utils._set_output"})
+# Packages whose frames lie between the user's line and diffrep's warning: diffrep itself, and
+# scikit-learn and joblib, which call diffrep from Pipeline, cross_val_score, GridSearchCV and
+# their method wrappers (fit_context, validate_params, set_output).
+_SKIPPED_PACKAGES = frozenset({__name__.split(".")[0], "sklearn", "joblib"})
 
 
 def _inside(frame):
-    """Whether ``frame`` runs diffrep's code or a scikit-learn wrapper around it."""
-    module = frame.f_globals.get("__name__", "")
-    return module.partition(".")[0] == _PACKAGE or module in _WRAPPERS
+    """Whether ``frame`` runs the code of diffrep, scikit-learn or joblib."""
+    return frame.f_globals.get("__name__", "").partition(".")[0] in _SKIPPED_PACKAGES
 
 
 def user_stacklevel():
-    """The ``stacklevel`` for ``warnings.warn`` that names the first frame outside diffrep.
+    """The ``stacklevel`` for ``warnings.warn`` that names the first frame outside diffrep, sklearn and joblib.
 
     Counted from the function that calls ``warnings.warn`` (level 1): a
     warning raised deep in the engine is shown at the user's ``fit`` or
-    ``transform`` line (or at the scikit-learn routine, such as
-    ``cross_val_score``, that called it), however many of diffrep's own
-    functions and scikit-learn's method wrappers lie between.
+    ``transform`` line, also when a ``Pipeline``, ``cross_val_score`` or
+    ``GridSearchCV`` called diffrep, however many of diffrep's, scikit-learn's
+    and joblib's functions lie between.
 
     Returns
     -------

@@ -43,7 +43,9 @@ from pathlib import Path
 import torch
 
 from .caller import user_stacklevel
+from .notices import CheckpointWarning
 from .files import atomic_write, remove_stray_temporaries, sealed, unsealed
+from .finiteness import non_finite_tensors
 
 FORMAT = "diffrep-training-checkpoint-2"
 _MAGIC = FORMAT.encode() + b"\n"
@@ -104,7 +106,7 @@ def _check_resumable(state, max_steps):
     if len(loss_curve) > max_steps:
         raise ValueError(f"it is further along ({len(loss_curve)} steps) than this run of max_steps={max_steps}")
     weights = (state["network"], state["ema"], state["optimizer"])
-    if not all(torch.isfinite(value).all() for value in _tensors(weights) if value.is_floating_point()):
+    if non_finite_tensors(enumerate(_tensors(weights))):
         raise ValueError("it holds NaN or infinite weights or optimizer state")
     optimizer_state = state["optimizer"].get("state", {}) if isinstance(state["optimizer"], dict) else {}
     optimizer_steps = {int(entry["step"]) for entry in optimizer_state.values() if "step" in entry}
@@ -173,7 +175,7 @@ class TrainingCheckpoint:
             warnings.warn(
                 f"Cannot write training checkpoints to checkpoint_dir={os.fspath(self.path.parent)!r} "
                 f"({exc.strerror or exc}); training goes on without checkpoints after step {len(loss_curve)}.",
-                UserWarning,
+                CheckpointWarning,
                 stacklevel=user_stacklevel(),
             )
 
@@ -189,7 +191,7 @@ class TrainingCheckpoint:
         except (OSError, ValueError) as reason:
             warnings.warn(
                 f"Ignoring the checkpoint {self.path}: {reason}. Training starts from step 0 and overwrites it.",
-                UserWarning,
+                CheckpointWarning,
                 stacklevel=user_stacklevel(),
             )
             return None

@@ -7,6 +7,7 @@ import warnings
 import torch
 
 from .caller import user_stacklevel
+from .notices import DeviceWarning
 
 
 def resolve_device(device):
@@ -71,7 +72,7 @@ def available_or_cpu(device):
         return device
     warnings.warn(
         f"The featurizer was fitted on {device}, which is not available here; using the CPU.",
-        UserWarning,
+        DeviceWarning,
         stacklevel=user_stacklevel(),
     )
     return torch.device("cpu")

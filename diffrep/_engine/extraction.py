@@ -24,6 +24,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .caller import user_stacklevel
+from .notices import DeviceWarning
 from .capture import run_with_capture
 from .noise import gaussian_noise, row_hashes, row_keys
 
@@ -255,10 +256,7 @@ class FeatureExtractor:
     n_draws : int
         Noise draws per (sample, timestep) pair; features are averaged over them.
     layers : tuple of str
-        Submodule names, or ``"x0"`` for the clean-input estimate. When the
-        network declares ``token_activations``, 3-D activations are token
-        sequences and are pooled over the tokens (``"none"`` flattens them on
-        the patch grid; see :func:`feature_map`).
+        Submodule names, or ``"x0"`` for the clean-input estimate.
     pooling : {"mean", "max", "none"}
     device : torch.device
     grid : tuple of (int, int), default=(1, 1)
@@ -270,10 +268,14 @@ class FeatureExtractor:
     channels_last : bool or None, default=None
         Feed image batches in channels-last memory layout. None enables it
         on CUDA with bfloat16, where tensor-core convolutions want it.
+    token_activations : bool, default=False
+        Whether 3-D activations are token sequences (the denoiser's
+        description says so): they are then pooled over the tokens
+        (``"none"`` flattens them on the patch grid; see :func:`feature_map`).
     """
 
     def __init__(self, network, schedule, noise_seed, n_draws, layers, pooling, device, grid=(1, 1),
-                 precision="float32", channels_last=None):
+                 precision="float32", channels_last=None, token_activations=False):
         self.network = network
         self.schedule = schedule
         self.noise_seed = int(noise_seed)
@@ -288,7 +290,7 @@ class FeatureExtractor:
         self.channels_last = channels_last
         self._modules = tuple(name for name in self.layers if name != CLEAN_ESTIMATE)
         self._need_output = CLEAN_ESTIMATE in self.layers
-        self.token_activations = bool(getattr(network, "token_activations", False))
+        self.token_activations = bool(token_activations)
 
     def _forward(self, x_t, timesteps):
         """Captured activations (and ``"x0"``) of one batch of noisy inputs."""
@@ -440,7 +442,7 @@ class FeatureExtractor:
         warnings.warn(
             f"{self.device} ran out of memory extracting features from {pairs_per_batch} "
             f"(sample, timestep) pairs per forward pass; retrying with {pairs_per_batch // 2}.",
-            UserWarning,
+            DeviceWarning,
             stacklevel=user_stacklevel(),
         )
         error.__traceback__ = None  # its frames hold the failed batch's tensors

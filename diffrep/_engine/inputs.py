@@ -30,6 +30,7 @@ import torch
 
 from ..images import load_batch, read_image_file, read_images
 from .caller import user_stacklevel
+from .notices import InputWarning
 from .extraction import autocast, to_device
 from .scaling import DataScaler
 from .training_config import fingerprint_array
@@ -39,10 +40,6 @@ from .validation import read_samples, resolve_data_format
 PIXEL_UNITS = 255.0
 # transform warns when its input's largest magnitude is this many times larger or smaller than fit's.
 RANGE_FACTOR = 10.0
-
-
-class InputRangeWarning(UserWarning):
-    """``transform`` was given values of another range than ``fit`` (e.g. floats in [0, 1] after 8-bit images)."""
 
 
 def image_paths(X):
@@ -234,7 +231,7 @@ class ArrayInput:
         """Validate later input against what ``fit`` read; return it raw as 2-D.
 
         Image file paths are read (see :func:`read_image_files`) when the
-        samples are images. Warns with :class:`InputRangeWarning` when images
+        samples are images. Warns with :class:`InputWarning` when images
         lie in a clearly other range than ``fit``'s.
 
         Parameters
@@ -265,7 +262,7 @@ class ArrayInput:
                 f"X holds values up to {largest:.4g}, but the images fit read went up to {self.value_max:.4g}: "
                 "features of inputs in another range than the training data's are meaningless (e.g. floats in "
                 "[0, 1] after 8-bit images in [0, 255]). Give transform the same kind of values as fit.",
-                InputRangeWarning,
+                InputWarning,
                 stacklevel=user_stacklevel(),
             )
 

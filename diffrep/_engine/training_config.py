@@ -9,30 +9,22 @@ settings.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass
 
-import joblib
 import numpy as np
 import torch
 
+from .hashing import hash_bytes, hash_json, new_hash
+
 # Part of every fingerprint: a change in what a fingerprint covers changes this.
-_FORMAT = "diffrep-training-2"
-
-
-def _digest():
-    return hashlib.blake2b(digest_size=20)
-
-
-def _hash(text):
-    return hashlib.blake2b(text.encode(), digest_size=20).hexdigest()
+_FORMAT = "diffrep-training-3"
 
 
 def fingerprint_array(array):
     """Content hash of an array (dtype, shape and bytes); equal arrays share it whatever their layout."""
     array = np.ascontiguousarray(array)
-    digest = _digest()
+    digest = new_hash()
     digest.update(f"{array.dtype.str}{array.shape}".encode())
     digest.update(array.reshape(-1).view(np.uint8))
     return digest.hexdigest()
@@ -40,11 +32,11 @@ def fingerprint_array(array):
 
 def fingerprint_module(module):
     """Content hash of a torch module (class, config, state): modules are compared by state, never identity."""
-    digest = _digest()
+    digest = new_hash()
     digest.update(f"{type(module).__module__}.{type(module).__qualname__}".encode())
     config = getattr(module, "config", None)
     if isinstance(config, dict):  # diffusers' private entries (versions, paths, unordered sets) excluded
-        digest.update(joblib.hash({k: v for k, v in config.items() if not k.startswith("_")}).encode())
+        digest.update(hash_json({k: v for k, v in config.items() if not k.startswith("_")}).encode())
     for name, tensor in module.state_dict().items():
         digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
         digest.update(tensor.detach().to("cpu").contiguous().reshape(-1).view(torch.uint8).numpy())
@@ -106,8 +98,8 @@ class TrainingConfig:
             fingerprint_array(data),
             json.dumps(path, sort_keys=True),
         ]
-        trajectory = _hash("|".join(parts))
-        return cls(**settings, fingerprint=_hash(f"{trajectory}|max_steps={config.max_steps}"), trajectory=trajectory)
+        trajectory = hash_bytes("|".join(parts).encode())
+        return cls(**settings, fingerprint=hash_bytes(f"{trajectory}|max_steps={config.max_steps}".encode()), trajectory=trajectory)
 
     def settings(self):
         """The settings as a JSON-serializable dict (the fingerprints left out)."""

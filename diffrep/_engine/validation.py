@@ -11,15 +11,16 @@ import numbers
 from numbers import Integral
 
 import numpy as np
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import validate_data
+
+from .sklearn_compat import Interval
 
 
 class Count(Interval):
-    """Constraint: an integer ``>= low``; unlike sklearn's ``Interval(Integral, ...)``, never a bool."""
+    """Constraint: an integer ``>= low`` (and ``<= high`` when given); unlike sklearn's ``Interval(Integral, ...)``, never a bool."""
 
-    def __init__(self, low):
-        super().__init__(Integral, low, None, closed="left")
+    def __init__(self, low, high=None):
+        super().__init__(Integral, low, high, closed="left" if high is None else "both")
 
     def is_satisfied_by(self, val):
         return not isinstance(val, (bool, np.bool_)) and super().is_satisfied_by(val)
@@ -116,6 +117,11 @@ def check_layers(layers, network, default, special=("x0",)):
     layers = tuple(layers)
     if not layers or not all(isinstance(name, str) for name in layers):
         raise TypeError(f"layers must be a non-empty sequence of module names, got {layers!r}.")
+    if "" in layers:
+        raise ValueError(
+            "layers must name modules of the denoiser; '' (the whole network, one feature per timestep) is not "
+            f"a feature source, got {list(layers)}. Use 'x0' for the denoiser's estimate of the clean input."
+        )
     modules = dict(network.named_modules())
     unknown = [name for name in layers if name not in modules and name not in special]
     if unknown:
@@ -129,14 +135,31 @@ def check_layers(layers, network, default, special=("x0",)):
 DATA_FORMATS = ("auto", "channels_first", "channels_last")
 
 
-def _channel_axis(sample_shape, data_format, image_shape=None):
+def channel_axis(sample_shape, data_format, image_shape=None):
     """``"channels_first"`` or ``"channels_last"``: how to read 4-D samples of ``sample_shape``.
 
     With ``data_format="auto"`` a given ``image_shape`` ``(C, H, W)`` decides
     when it matches either order; otherwise the channel axis is the second or
     the last one, whichever is smaller than both others (the channels-last
     reading needs ``C`` in {1, 3, 4}, as image libraries give). Anything else is
-    ambiguous and refused.
+    ambiguous and refused. This is diffrep's one rule for the channel axis.
+
+    Parameters
+    ----------
+    sample_shape : tuple of int
+        The three axes of one 4-D sample, ``array.shape[1:]``.
+    data_format : {"auto", "channels_first", "channels_last"}
+    image_shape : tuple of int, optional
+        A validated ``(C, H, W)``.
+
+    Returns
+    -------
+    data_format : {"channels_first", "channels_last"}
+
+    Raises
+    ------
+    ValueError
+        If ``data_format="auto"`` and the shape is ambiguous.
     """
     if data_format != "auto":
         return data_format
@@ -159,7 +182,7 @@ def _channel_axis(sample_shape, data_format, image_shape=None):
 
 def _to_channels_first(array, data_format, image_shape):
     """4-D ``array`` as ``(n, C, H, W)``; a channels-last array is transposed (a view)."""
-    if _channel_axis(array.shape[1:], data_format, image_shape) == "channels_last":
+    if channel_axis(array.shape[1:], data_format, image_shape) == "channels_last":
         return np.moveaxis(array, -1, 1)
     return array
 
@@ -186,7 +209,7 @@ def resolve_data_format(X, image_shape, data_format):
     array = _as_array(X)
     ndim = getattr(array, "ndim", 2)
     if ndim == 4:
-        return _channel_axis(array.shape[1:], data_format, image_shape)
+        return channel_axis(array.shape[1:], data_format, image_shape)
     if ndim == 3 or image_shape is not None:
         return "channels_first" if data_format == "auto" else data_format
     if data_format == "channels_last":

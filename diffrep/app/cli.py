@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from .. import __version__
+from .threads import AUTO, choose_threads, torch_threads
 
 QUICK = dict(max_steps=150, model_width=16)
 FULL = dict(max_steps=None, model_width=None)  # DiffusionFeaturizer's defaults: sized for the data
@@ -18,6 +20,15 @@ def _int_list(text):
         return tuple(int(part) for part in text.split(",") if part.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def _threads(text):
+    if text == AUTO:
+        return AUTO
+    try:
+        return choose_threads(int(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a positive integer, got {text!r}") from None
 
 
 def _str_list(text):
@@ -36,7 +47,7 @@ def _parser():
         sub.add_argument("--timesteps", type=_int_list, default=None,
                          help="comma-separated DDPM timesteps, larger = noisier (default: 0,10,25,50,100,200,400,700,999)")
         sub.add_argument("--layers", type=_str_list, default=None,
-                         help="comma-separated layers to capture (default: the backbone's default, up_blocks.0 for a UNet)")
+                         help="comma-separated layers to capture (default: the backbone's default: up_blocks.0 for the built-in UNet)")
         sub.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
         sub.add_argument("--max-steps", type=int, default=None, help="denoiser training steps")
         sub.add_argument("--rates", type=lambda s: tuple(float(v) for v in s.split(",")), default=(0.0, 0.4),
@@ -46,13 +57,18 @@ def _parser():
         sub.add_argument("--memory", type=Path, default=None,
                          help="cache folder of trained denoisers: a second run with the same data and "
                          "settings skips training")
-        sub.add_argument("--quiet", action="store_true", help="no progress bars")
+        sub.add_argument("--threads", type=_threads, default=AUTO,
+                         help="torch CPU threads: a count, or auto (default): the cores not busy with other "
+                         "processes (1-minute load average), at least one")
+        sub.add_argument("--quiet", action="store_true",
+                         help="no progress bars, no convergence warnings of the probes")
 
     demo = commands.add_parser("demo", help="the whole idea on the embedded digits (no download)",
                                description="Train a small UNet denoiser on sklearn's 8x8 digits, sweep the "
                                "noise level, compare single timesteps, the noise-level ensemble and tuned "
                                "raw-pixel baselines.")
-    demo.add_argument("--quick", action="store_true", help="a smoke test in under a minute")
+    demo.add_argument("--quick", action="store_true", help="a smoke test of the whole flow (150 training steps, width 16): its "
+                      "numbers are not the full run's")
     common(demo)
 
     curve = commands.add_parser("curve", help="the representation curve of your own labelled data",
@@ -78,24 +94,53 @@ def _featurizer_settings(args, defaults):
                                memory=args.memory, **settings)
 
 
-def _report(args, X, y, defaults, name):
+SMOKE_TEST_NOTE = (
+    "--quick trains {steps} steps: a smoke test of the whole flow, not a measurement. The full run "
+    "(`diffrep demo`) and its numbers are in the README and docs/getting_started.rst."
+)
+
+
+def _report(args, X, y, defaults, name, n_threads):
     from . import demo
 
     timesteps = args.timesteps or demo.DEMO_TIMESTEPS
     featurizer = _featurizer_settings(args, defaults)
     start = time.perf_counter()
+    n_test = demo.held_out_count(len(y))
+    print(f"{len(y)} samples: {len(y) - n_test} to train the denoiser and the probes, {n_test} to test; "
+          f"{n_threads} torch thread{'s' if n_threads > 1 else ''}")
     results, fitted, seconds = demo.run(
         X, y, timesteps=timesteps, rates=args.rates, featurizer=featurizer,
         random_state=args.seed, verbose=0 if args.quiet else 1,
     )
+    source = (f"{fitted.n_steps_} training steps reused from the cache {args.memory}" if fitted.reused_training_
+              else f"{fitted.n_steps_} training steps")
     print(f"denoiser: {type(fitted.network_).__name__} on {fitted.device_}, "
-          f"{fitted.n_steps_} training steps in {seconds['training']:.1f} s; layers {list(fitted.layers_)}")
+          f"{source} in {seconds['training']:.1f} s; layers {list(fitted.layers_)}")
     print(demo.format_table(results, fitted.sigmas_))
     args.out.mkdir(parents=True, exist_ok=True)
     figure = args.out / f"{name}_curve.png"
     demo.plot_sweep(results, fitted.sigmas_, figure)
     print(f"figure saved to {figure}")
     print(f"total time {time.perf_counter() - start:.1f} s")
+    if getattr(args, "quick", False):
+        print(SMOKE_TEST_NOTE.format(steps=fitted.n_steps_))
+
+
+def _run(args, n_threads):
+    if args.command == "demo":
+        from ..datasets import load_digit_images
+
+        X, y = load_digit_images()
+        _report(args, X, y, QUICK if args.quick else FULL, "demo", n_threads)
+    else:
+        from ..datasets import load_labelled_data
+
+        X, y = load_labelled_data(args.data, args.label_column)
+        if y is None:
+            raise ValueError(f"{args.data}: no labels found; add a labels.csv (file name, label) or put the "
+                             "images in one subfolder per class.")
+        _report(args, X, y, dict(max_steps=FULL["max_steps"]), args.data.stem or "curve", n_threads)
 
 
 def main(argv=None):
@@ -112,18 +157,15 @@ def main(argv=None):
         0 on success, 1 on a user error (message on stderr), 2 on bad options.
     """
     args = _parser().parse_args(argv)
+    n_threads = choose_threads(args.threads)
     try:
-        if args.command == "demo":
-            from ..datasets import load_digit_images
+        with torch_threads(n_threads), warnings.catch_warnings():
+            if args.quiet:
+                from sklearn.exceptions import ConvergenceWarning
 
-            X, y = load_digit_images()
-            _report(args, X, y, QUICK if args.quick else FULL, "demo")
-        else:
-            from ..datasets import load_labelled_data
-
-            X, y = load_labelled_data(args.data, args.label_column)
-            _report(args, X, y, dict(max_steps=FULL["max_steps"]), "curve")
-    except (ValueError, TypeError, FileNotFoundError, ImportError) as exc:
+                warnings.simplefilter("ignore", ConvergenceWarning)
+            _run(args, n_threads)
+    except (ValueError, TypeError, OSError, ImportError) as exc:
         print(f"diffrep {args.command}: error: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -8,6 +8,7 @@ label-noise rates, next to baselines on the raw inputs with the same probe
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -26,6 +27,21 @@ from ..probes import default_probe
 
 DEMO_TIMESTEPS = (0, 10, 25, 50, 100, 200, 400, 700, 999)
 PCA_COMPONENTS = 32
+TEST_FRACTION = 0.25
+
+
+def held_out_count(n_samples):
+    """Number of the ``n_samples`` that :func:`run` holds out to test (as ``train_test_split`` rounds it).
+
+    Parameters
+    ----------
+    n_samples : int
+
+    Returns
+    -------
+    n_test : int
+    """
+    return math.ceil(TEST_FRACTION * n_samples)
 
 
 def baselines(n_features, n_samples):
@@ -66,6 +82,9 @@ class SweepResult:
         Test accuracy of the NoiseEnsembleClassifier.
     selected_timesteps : tuple of int
         Timesteps the ensemble chose.
+    cv_scores : dict of int -> (float, float)
+        The ensemble's cross-validated score of each timestep on the training
+        labels: mean and standard deviation over the folds.
     baselines : dict of str -> float
         Test accuracy of each raw-input baseline (see :func:`baselines`).
     """
@@ -74,6 +93,7 @@ class SweepResult:
     per_timestep: dict = field(default_factory=dict)
     ensemble: float = np.nan
     selected_timesteps: tuple = ()
+    cv_scores: dict = field(default_factory=dict)
     baselines: dict = field(default_factory=dict)
 
     @property
@@ -110,6 +130,7 @@ def sweep(featurizer, X_train, y_train, X_test, y_test, timesteps, rate, random_
     ).fit(X_train, noisy)
     result.ensemble = ensemble.score(X_test, y_test)
     result.selected_timesteps = tuple(ensemble.selected_timesteps_)
+    result.cv_scores = {t: (score["mean"], score["std"]) for t, score in ensemble.timestep_scores_.items()}
     flat_train = np.asarray(X_train).reshape(len(X_train), -1)
     flat_test = np.asarray(X_test).reshape(len(X_test), -1)
     for name, probe in baselines(flat_train.shape[1], len(flat_train)).items():
@@ -140,7 +161,7 @@ def run(X, y, *, timesteps=DEMO_TIMESTEPS, rates=(0.0, 0.4), featurizer=None, ra
         Wall time of ``"training"`` and ``"probing"``.
     """
     X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=0.25, stratify=y, random_state=random_state
+        X, y, test_size=TEST_FRACTION, stratify=y, random_state=random_state
     )
     settings = featurizer if featurizer is not None else DiffusionFeaturizer(random_state=random_state)
     fitted = clone(settings).set_params(timesteps=tuple(timesteps), verbose=verbose)
@@ -153,7 +174,7 @@ def run(X, y, *, timesteps=DEMO_TIMESTEPS, rates=(0.0, 0.4), featurizer=None, ra
 
 
 def format_table(results, sigmas):
-    """A plain-text table: one row per timestep, one column per label-noise rate.
+    """A plain-text table: one row per timestep; per label-noise rate, a test and a CV column.
 
     Parameters
     ----------
@@ -165,24 +186,29 @@ def format_table(results, sigmas):
     -------
     text : str
     """
-    header = f"{'timestep':>8}  {'sigma':>8}  " + "  ".join(f"{f'noise {r.rate:.0%}':>10}" for r in results)
+    columns = [f"noise {r.rate:.0%}" for r in results] + [f"CV {r.rate:.0%} (sd)" for r in results]
+    header = f"{'timestep':>8}  {'sigma':>8}  " + "  ".join(f"{name:>14}" for name in columns)
     lines = [header, "-" * len(header)]
     for (t, sigma) in zip(results[0].per_timestep, sigmas):
-        lines.append(f"{t:>8}  {sigma:>8.3f}  " + "  ".join(f"{r.per_timestep[t]:>10.3f}" for r in results))
+        cells = [f"{r.per_timestep[t]:.3f}" for r in results]
+        cells += ["{:.3f} ({:.3f})".format(*r.cv_scores[t]) if t in r.cv_scores else "-" for r in results]
+        lines.append(f"{t:>8}  {sigma:>8.3f}  " + "  ".join(f"{cell:>14}" for cell in cells))
     lines.append("-" * len(header))
     rows = [("best single t (test)", lambda r: f"{r.per_timestep[r.best_timestep]:.3f} (t={r.best_timestep})"),
             ("ensemble", lambda r: f"{r.ensemble:.3f}")]
     rows += [(name, lambda r, name=name: f"{r.baselines[name]:.3f}") for name in results[0].baselines]
     for label, value in rows:
-        lines.append(f"{label:>20}  " + "  ".join(f"{value(r):>10}" for r in results))
+        lines.append(f"{label:>20}  " + "  ".join(f"{value(r):>14}" for r in results))
     for r in results:
         lines.append(f"ensemble timesteps at noise {r.rate:.0%}: {list(r.selected_timesteps)}")
+    lines.append("noise columns: test accuracy; CV columns: the ensemble's cross-validated accuracy on the "
+                 "training labels, mean (standard deviation over folds)")
     lines.append("(best single t is picked on the test set: an upper bound; the ensemble chose by cross-validation)")
     return "\n".join(lines)
 
 
 def plot_sweep(results, sigmas, path):
-    """Save the accuracy-over-noise-level curves as a PNG.
+    """Save the accuracy-over-noise-level curves as a PNG, written atomically (never half a file).
 
     Parameters
     ----------
@@ -190,6 +216,9 @@ def plot_sweep(results, sigmas, path):
     sigmas : sequence of float
     path : str or os.PathLike
     """
+    import io
+
+    from .._engine.files import atomic_write
     from ..plotting import import_pyplot
 
     plt = import_pyplot()
@@ -211,5 +240,7 @@ def plot_sweep(results, sigmas, path):
     ax.legend(fontsize=7, loc="lower left")
     ax.set_title("Representation quality over noise level")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    image = io.BytesIO()
+    fig.savefig(image, format="png", dpi=120)
     plt.close(fig)
+    atomic_write(path, image.getvalue())

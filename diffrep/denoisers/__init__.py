@@ -27,6 +27,10 @@ models do). Optional attributes refine how the featurizer treats it:
     ``"minmax"``, ``"standard"`` or ``"none"``: the data scaling the network
     expects, used by the featurizer's ``scaling="auto"``.
 
+The featurizer reads these attributes once, in ``fit``, into a
+:class:`~diffrep.denoisers.description.DenoiserDescription` (its
+``denoiser_description_``); nothing else reads them.
+
 Any named submodule (``dict(module.named_modules())``) can be captured, plus
 the special source ``"x0"``: the clean-input estimate derived from the output.
 """

@@ -9,7 +9,6 @@ import os
 import torch
 
 from .registry import load_pretrained
-from ..schedules import NoiseSchedule
 
 BUILT_IN = ("auto", "unet", "mlp")
 
@@ -130,12 +129,13 @@ def obtain_denoiser(denoiser, sample_shape, model_width, seed, loaded=None):
     network : torch.nn.Module
         A network the caller owns.
     schedule : NoiseSchedule or None
-        The schedule the network brings with it, if any.
+        The schedule loaded with the network, if any (a module's own
+        ``noise_schedule`` is read by :func:`~diffrep.denoisers.description.describe_denoiser`).
     built_in : bool
         True for a freshly initialized built-in backbone (trained by default).
     """
     if isinstance(denoiser, torch.nn.Module):
-        return copy.deepcopy(denoiser), getattr(denoiser, "noise_schedule", None), False
+        return copy.deepcopy(denoiser), None, False
     if isinstance(denoiser, str) and denoiser in BUILT_IN:
         kind = denoiser
         if kind == "auto":
@@ -162,52 +162,3 @@ def obtain_denoiser(denoiser, sample_shape, model_width, seed, loaded=None):
         f"denoiser must be one of {BUILT_IN}, a path or hub id of a diffusers model, or a "
         f"torch.nn.Module; got {type(denoiser).__name__}."
     )
-
-
-def resolve_schedule(network, schedule, num_train_timesteps, beta_schedule, prediction_type):
-    """The schedule to use: the network's own, else one built from the parameters.
-
-    A network's ``prediction_type`` attribute, when present, wins over the
-    ``prediction_type`` parameter.
-
-    Parameters
-    ----------
-    network : torch.nn.Module
-    schedule : NoiseSchedule or None
-        The schedule that came with the network.
-    num_train_timesteps : int
-    beta_schedule : str
-    prediction_type : str
-
-    Returns
-    -------
-    schedule : NoiseSchedule
-    """
-    own_prediction = getattr(network, "prediction_type", None)
-    if schedule is None:
-        return NoiseSchedule(num_train_timesteps, beta_schedule, prediction_type=own_prediction or prediction_type)
-    if own_prediction is not None and own_prediction != schedule.prediction_type:
-        config = dict(schedule.scheduler_config, prediction_type=own_prediction)
-        return NoiseSchedule.from_scheduler(config)
-    return schedule
-
-
-def default_layers(network):
-    """Layers captured when the featurizer's ``layers=None``.
-
-    Parameters
-    ----------
-    network : torch.nn.Module
-
-    Returns
-    -------
-    layers : tuple of str
-    """
-    declared = getattr(network, "default_layers", None)
-    if declared:
-        return tuple(declared)
-    if len(getattr(network, "up_blocks", ())):
-        # The first decoder block: best of mid_block, every up block and "x0" on digits at
-        # every timestep with clean and with 40% noisy labels (benchmarks/digits_grid.py).
-        return ("up_blocks.0",)
-    return ("x0",)

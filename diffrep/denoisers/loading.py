@@ -3,7 +3,11 @@
 A *model directory* holds ``config.json`` and weights; a *pipeline directory*
 holds a ``unet/`` model directory and a ``scheduler/`` config. Hub ids take the
 same path after their model and scheduler files are downloaded to the local
-cache; every request to the hub has a timeout of :data:`HUB_TIMEOUT` seconds.
+cache; every request to the hub has a timeout of :data:`HUB_TIMEOUT` seconds
+per read, and all of a source's requests together a deadline of
+:func:`hub_deadline` seconds (:data:`HUB_DEADLINE`, or the environment variable
+``DIFFREP_HUB_DEADLINE``), so a server that sends a byte now and then cannot
+hold ``fit`` for ever.
 Weights are read with diffusers' loaders (safetensors, or
 ``torch.load(weights_only=True)``): no code from the directory is ever executed.
 """
@@ -14,19 +18,42 @@ import json
 import os
 import pickle
 import re
+import threading
 import warnings
 from pathlib import Path
 
 import torch
 from diffusers.utils import is_accelerate_available
 
+from .._engine.manifest import MANIFEST_NAME, check_manifest
 from .._engine.persistence import CONFIG_NAME
+from .config_checks import check_model_config
+from .._engine.finiteness import non_finite_tensors
 from ..schedules import NoiseSchedule
 from .pipeline_files import pipeline_files, pipeline_hub_files
 
 _MODEL_CLASSES = ("UNet2DModel", "MLPDenoiser")
-# Seconds every request to the Hugging Face hub may take (per attempt).
+# Seconds every read from the Hugging Face hub may wait (per attempt).
 HUB_TIMEOUT = 10.0
+# Seconds all the hub requests that fetch one source may take together, unless DIFFREP_HUB_DEADLINE says.
+HUB_DEADLINE = 600.0
+HUB_DEADLINE_VARIABLE = "DIFFREP_HUB_DEADLINE"
+# The schedulers whose training noise is a discrete beta schedule (alphas_cumprod), as DDPM's.
+DDPM_STYLE_SCHEDULERS = (
+    "DDPMScheduler",
+    "DDIMScheduler",
+    "PNDMScheduler",
+    "LMSDiscreteScheduler",
+    "EulerDiscreteScheduler",
+    "EulerAncestralDiscreteScheduler",
+    "HeunDiscreteScheduler",
+    "DPMSolverMultistepScheduler",
+    "DPMSolverSinglestepScheduler",
+    "KDPM2DiscreteScheduler",
+    "KDPM2AncestralDiscreteScheduler",
+    "DEISMultistepScheduler",
+    "UniPCMultistepScheduler",
+)
 # Where a model's files sit in a pipeline or a model repository.
 _LAYOUTS = (("unet/", "scheduler/"), ("", ""))
 WEIGHTS_NAMES = (
@@ -144,19 +171,79 @@ def _repository_files(names):
     raise ValueError("the repository has neither model_index.json, unet/config.json nor config.json")
 
 
+def hub_deadline():
+    """Seconds all the hub requests fetching one source may take together.
+
+    Returns
+    -------
+    seconds : float
+        ``DIFFREP_HUB_DEADLINE`` when set, else :data:`HUB_DEADLINE`.
+
+    Raises
+    ------
+    ValueError
+        If ``DIFFREP_HUB_DEADLINE`` is not a positive finite number.
+    """
+    text = os.environ.get(HUB_DEADLINE_VARIABLE)
+    if text is None:
+        return HUB_DEADLINE
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = float("nan")
+    if not 0 < seconds < float("inf"):
+        raise ValueError(f"{HUB_DEADLINE_VARIABLE} must be a positive number of seconds, got {text!r}.")
+    return seconds
+
+
+def _within_deadline(fetch, seconds):
+    """``fetch()``, or ``TimeoutError`` once ``seconds`` have passed (the fetch is then left to a daemon thread).
+
+    A read timeout bounds each wait for a byte, not a transfer that sends one
+    byte at a time; only a thread the caller stops waiting for bounds that.
+    """
+    outcome = {}
+
+    def run():
+        try:
+            outcome["value"] = fetch()
+        except BaseException as exc:  # handed to the caller below
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=run, name="diffrep-hub-download", daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        raise TimeoutError(
+            f"the hub requests took longer than the {seconds:g} s deadline (set {HUB_DEADLINE_VARIABLE} to change it)"
+        )
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+def _fetch(repo_id):
+    """Download a hub repository's model and scheduler files; return the local snapshot directory."""
+    from huggingface_hub import HfApi, hf_hub_download
+
+    info = HfApi().model_info(repo_id, timeout=HUB_TIMEOUT)
+    files = _repository_files([sibling.rfilename for sibling in info.siblings or ()])
+    paths = [hf_hub_download(repo_id, name, revision=info.sha, etag_timeout=HUB_TIMEOUT) for name in files]
+    return str(Path(paths[0]).parents[files[0].count("/")])
+
+
 def _download(repo_id):
     """Download a hub repository's model and scheduler files; return the local snapshot directory.
 
-    Every request has a timeout of :data:`HUB_TIMEOUT` seconds. When the hub
-    cannot be reached, a copy already in the local cache is used.
+    Every read has a timeout of :data:`HUB_TIMEOUT` seconds, all requests
+    together the deadline of :func:`hub_deadline`. When the hub cannot be
+    reached in time, a copy already in the local cache is used.
     """
-    from huggingface_hub import HfApi, hf_hub_download, snapshot_download
+    from huggingface_hub import snapshot_download
 
+    seconds = hub_deadline()
     try:
-        info = HfApi().model_info(repo_id, timeout=HUB_TIMEOUT)
-        files = _repository_files([sibling.rfilename for sibling in info.siblings or ()])
-        paths = [hf_hub_download(repo_id, name, revision=info.sha, etag_timeout=HUB_TIMEOUT) for name in files]
-        return str(Path(paths[0]).parents[files[0].count("/")])
+        return _within_deadline(lambda: _fetch(repo_id), seconds)
     except Exception as online:
         try:
             return snapshot_download(repo_id, local_files_only=True)
@@ -240,8 +327,7 @@ def _check_loading_info(model_dir, weights, info):
 
 def _check_finite(network, weights):
     """Raise when a loaded tensor holds NaN or infinity (bytes overwritten in the tensor data)."""
-    tensors = network.state_dict().items()
-    bad = [name for name, value in tensors if value.is_floating_point() and not value.isfinite().all()]
+    bad = non_finite_tensors(network.state_dict().items())
     if bad:
         raise ValueError(
             f"denoiser: the weights file {weights} holds NaN or infinite values ({len(bad)} tensor(s), e.g. "
@@ -273,7 +359,9 @@ def load_denoiser(source):
     truncated or corrupt one, a pickle that would need code to be unpickled,
     weights that do not match ``config.json`` (missing, unexpected or resized
     tensors: never silently left at random values), NaN or infinite weights, an
-    unreadable scheduler config.
+    unreadable scheduler config. A directory that
+    :meth:`~diffrep.DiffusionFeaturizer.save_pretrained` sealed is first
+    checked against the checksums of its ``diffrep_manifest.json``.
 
     Parameters
     ----------
@@ -296,8 +384,12 @@ def load_denoiser(source):
     ValueError
         If the directory, its config, weights or scheduler config cannot be used.
     """
-    model_dir, scheduler_dir = _locate(local_source(source))
+    directory = Path(local_source(source))
+    if (directory / MANIFEST_NAME).is_file():
+        check_manifest(directory)
+    model_dir, scheduler_dir = _locate(directory)
     config = _read_json(model_dir / "config.json")
+    check_model_config(config, model_dir / "config.json")
     network = load_model(model_dir, _model_class(config.get("_class_name")))
     return network, load_schedule(scheduler_dir)
 
@@ -395,12 +487,20 @@ def load_schedule(scheduler_dir):
     Raises
     ------
     ValueError
-        If the config cannot be read or describes no valid DDPM-style schedule.
+        If the config cannot be read, names a scheduler class outside
+        :data:`DDPM_STYLE_SCHEDULERS` (flow matching, EDM, ...) or describes no
+        valid DDPM-style schedule.
     """
     if scheduler_dir is None:
         return None
     config = scheduler_dir / "scheduler_config.json"
     settings = _read_json(config)
+    name = settings.get("_class_name", "DDPMScheduler")
+    if not isinstance(name, str) or name not in DDPM_STYLE_SCHEDULERS:
+        raise ValueError(
+            f"denoiser: {config} describes a {name!r}; diffrep reads only schedulers whose training noise is a "
+            f"discrete beta schedule, as DDPM's: {', '.join(DDPM_STYLE_SCHEDULERS)}."
+        )
     try:
         return NoiseSchedule.from_scheduler(settings)
     except (OSError, ValueError, TypeError, KeyError, NotImplementedError) as exc:

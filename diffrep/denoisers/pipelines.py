@@ -32,9 +32,12 @@ import numbers
 
 import torch
 
+from .config_checks import check_model_config, check_token_length, sample_side
 from .loading import WEIGHTS_NAMES, _read_json, load_model, load_schedule
 
 _TEXT_WEIGHTS = ("model.safetensors", "pytorch_model.bin")
+# The component folders holding a model config (checked before any component is built).
+_MODEL_COMPONENTS = ("unet", "transformer", "vae", "text_encoder")
 
 
 class PipelineDenoiser(torch.nn.Module):
@@ -47,10 +50,11 @@ class PipelineDenoiser(torch.nn.Module):
         (same objects), so that its blocks keep their names.
     schedule : NoiseSchedule
         The pipeline scheduler's schedule.
-    image_size : int
-        Height and width of the images the pipeline takes.
     default_layers : tuple of str
         Layers captured when the featurizer's ``layers=None``.
+    scale : int, default=1
+        Image pixels per side of one sample element (the VAE's downsampling
+        factor of a latent pipeline).
 
     Attributes
     ----------
@@ -66,15 +70,15 @@ class PipelineDenoiser(torch.nn.Module):
 
     token_activations = False
 
-    def __init__(self, backbone, schedule, image_size, default_layers):
+    def __init__(self, backbone, schedule, default_layers, scale=1):
         super().__init__()
         for name, child in backbone.named_children():
             self.add_module(name, child)
         self.__dict__["backbone"] = backbone  # called, not registered: its children are registered above
         self.noise_schedule = schedule
-        self.image_size = int(image_size)
-        size = backbone.config.sample_size
-        self.sample_shape = (int(backbone.config.in_channels), int(size), int(size))
+        size = sample_side(backbone.config.sample_size, type(backbone).__name__)
+        self.image_size = size * scale
+        self.sample_shape = (int(backbone.config.in_channels), size, size)
         self.default_layers = tuple(default_layers)
 
     def train(self, mode=True):
@@ -167,7 +171,7 @@ class LatentPipelineDenoiser(PipelineDenoiser):
 
     def __init__(self, backbone, vae, schedule, default_layers):
         scale = 2 ** (len(vae.config.block_out_channels) - 1)
-        super().__init__(backbone, schedule, backbone.config.sample_size * scale, default_layers)
+        super().__init__(backbone, schedule, default_layers, scale)
         self.vae = vae
 
     def _from_pixels(self, pixels):
@@ -290,12 +294,15 @@ def _pixel(directory):
     from diffusers import UNet2DModel
 
     unet = _component(directory, "unet", UNet2DModel)
-    return PipelineDenoiser(unet, _schedule(directory), unet.config.sample_size, ("mid_block",))
+    return PipelineDenoiser(unet, _schedule(directory), ("mid_block",))
 
 
 def _dit(directory):
     from diffusers import AutoencoderKL, DiTTransformer2DModel
 
+    config = directory / "transformer" / "config.json"
+    if config.is_file() and _read_json(config).get("num_embeds_ada_norm", 1000) is None:
+        raise ValueError(f"denoiser: {config}: num_embeds_ada_norm must be the number of classes of a DiT, got None.")
     transformer = _component(directory, "transformer", DiTTransformer2DModel)
     return DiTDenoiser(transformer, _component(directory, "vae", AutoencoderKL), _schedule(directory))
 
@@ -316,8 +323,7 @@ def _stable_diffusion(directory):
     from diffusers import AutoencoderKL, UNet2DConditionModel
 
     text_model, tokenizer_class = _text_classes()
-    if not (directory / "tokenizer").is_dir():
-        raise ValueError(f"denoiser: the pipeline {directory} has no tokenizer/ folder.")
+    _check_tokenizer(directory)
     return StableDiffusionDenoiser(
         _component(directory, "unet", UNet2DConditionModel),
         _component(directory, "vae", AutoencoderKL),
@@ -325,6 +331,27 @@ def _stable_diffusion(directory):
         tokenizer_class.from_pretrained(directory / "tokenizer"),
         _schedule(directory),
     )
+
+
+def _check_tokenizer(directory):
+    """Raise unless ``tokenizer/`` holds a vocabulary and a prompt length its text encoder takes."""
+    folder = directory / "tokenizer"
+    if not folder.is_dir():
+        raise ValueError(f"denoiser: the pipeline {directory} has no tokenizer/ folder.")
+    if not ((folder / "tokenizer.json").is_file() or (folder / "vocab.json").is_file() and (folder / "merges.txt").is_file()):
+        raise ValueError(f"denoiser: {folder} holds no vocabulary (tokenizer.json, or vocab.json and merges.txt).")
+    text_config = folder.parent / "text_encoder" / "config.json"
+    max_positions = _read_json(text_config).get("max_position_embeddings") if text_config.is_file() else None
+    config = folder / "tokenizer_config.json"
+    check_token_length(_read_json(config), config, max_positions)
+
+
+def _check_configs(directory):
+    """Raise when a component's config sets a size out of bounds, before any network is built."""
+    for name in _MODEL_COMPONENTS:
+        path = directory / name / "config.json"
+        if path.is_file():
+            check_model_config(_read_json(path), path)
 
 
 _LOADERS = {
@@ -355,16 +382,19 @@ def load_pipeline(directory):
     Raises
     ------
     ValueError
-        If the pipeline class is not one of :data:`SUPPORTED_PIPELINES`, or a
-        component is missing or broken.
+        If the pipeline class is not one of :data:`SUPPORTED_PIPELINES`, a
+        component is missing or broken, or a config sets a size beyond
+        :data:`~diffrep.denoisers.config_checks.CONFIG_BOUNDS` (checked before
+        any network is built).
     ImportError
         If a Stable Diffusion pipeline is loaded without ``transformers``.
     """
     name = _read_json(directory / "model_index.json").get("_class_name")
-    if name not in _LOADERS:
+    if not isinstance(name, str) or name not in _LOADERS:
         raise ValueError(
             f"denoiser: {directory / 'model_index.json'} describes a {name!r}; diffrep loads the pipelines "
             f"{SUPPORTED_PIPELINES}."
         )
+    _check_configs(directory)
     network = _LOADERS[name](directory).eval()
     return network, network.noise_schedule

@@ -68,8 +68,10 @@ LARGE_IMAGE_STEPS = 600
 def default_max_steps(sample_shape):
     """Training steps when ``max_steps=None``: 2,000 up to 16x16 pixels (and for tables), 600 above.
 
-    On one CPU core here a default fit costs about 4 minutes on 8x8 digits and
-    8 on 28x28 images (0.76 s per step of 128 images); the user guide shows
+    On one thread of our shared 2-core machine a default fit took 7.7
+    CPU-minutes on 28x28 images (0.77 s per step of 128 images, idle core) and
+    12 to 18 on 8x8 digits (0.35 to 0.55 s per step, under load; the user
+    guide's 'Training time' gives the conditions); the user guide shows
     what 150, 300 and 600 steps give on real 28x28 digits
     (``benchmarks/feature_quality.py``).
 

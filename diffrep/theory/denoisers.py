@@ -16,6 +16,8 @@ through the identity submodule ``"h"`` so that forward hooks can capture it.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 from torch import nn
@@ -31,6 +33,11 @@ from .model import (
     stack_bases,
 )
 from ..schedules import NoiseSchedule
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from numpy.typing import ArrayLike
 
 __all__ = ["LearnedMoLRGDenoiser", "MoLRGDenoiser"]
 
@@ -190,7 +197,13 @@ class MoLRGDenoiser(_SubspaceDenoiser):
     torch.Size([8, 50])
     """
 
-    def __init__(self, bases, delta, weights=None, schedule=None):
+    def __init__(
+        self,
+        bases: np.ndarray | Sequence[ArrayLike],
+        delta: float,
+        weights: ArrayLike | None = None,
+        schedule: NoiseSchedule | None = None,
+    ):
         basis, ranks = stack_bases(bases)
         super().__init__(ranks, delta, _check_weights(weights, len(ranks)), schedule)
         self.register_buffer("_basis", torch.as_tensor(basis, dtype=torch.float32))
@@ -258,7 +271,15 @@ class LearnedMoLRGDenoiser(_SubspaceDenoiser):
     (3, 20, 2)
     """
 
-    def __init__(self, n_features, n_classes, rank, delta, schedule=None, init_bases=None):
+    def __init__(
+        self,
+        n_features: int,
+        n_classes: int,
+        rank: int,
+        delta: float,
+        schedule: NoiseSchedule | None = None,
+        init_bases: ArrayLike | None = None,
+    ):
         n_features = _check_positive_int(n_features, "n_features")
         n_classes = _check_positive_int(n_classes, "n_classes")
         ranks = _check_ranks(rank, n_classes)

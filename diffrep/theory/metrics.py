@@ -16,18 +16,23 @@ Noise levels ``sigma`` are in the variance-exploding convention
 from __future__ import annotations
 
 from numbers import Integral
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.linalg import subspace_angles
 from scipy.optimize import linear_sum_assignment
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.preprocessing import normalize
 from sklearn.utils import check_array
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._engine.sklearn_compat import Interval
+from .._engine.sklearn_compat import fit_context as _fit_context
 from .model import _check_positive_int, _check_real, _top_right_singular_vectors
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 __all__ = [
     "SubspaceClassifier",
@@ -68,7 +73,7 @@ def _subspace_snr(features, labels, blocks):
     return float(np.mean(ratios))
 
 
-def representation_snr(features, y, bases=None, n_components=5):
+def representation_snr(features: ArrayLike, y: ArrayLike, bases: ArrayLike | None = None, n_components: int = 5):
     """Class-subspace signal-to-noise ratio of features (paper Definition 1).
 
     ``SNR = mean_k E[||P_k f||^2 | k] / E[||f - P_k f||^2 | k]`` where ``P_k``
@@ -134,7 +139,7 @@ def representation_snr(features, y, bases=None, n_components=5):
     return _subspace_snr(features, labels, blocks)
 
 
-def theoretical_snr(sigma, rank, n_classes, delta):
+def theoretical_snr(sigma: float | ArrayLike, rank: int, n_classes: int, delta: float):
     """The paper's Theorem-1 approximation of the optimal denoiser's SNR.
 
     With ``Delta = d (1 - delta^2)^2 / (2 (1 + sigma^2)(delta^2 + sigma^2))``,
@@ -186,7 +191,7 @@ def theoretical_snr(sigma, rank, n_classes, delta):
 # --------------------------------------------------------------------------- #
 # Subspaces
 # --------------------------------------------------------------------------- #
-def principal_angle_cosines(bases_a, bases_b):
+def principal_angle_cosines(bases_a: ArrayLike, bases_b: ArrayLike):
     """Compute the cosines of the principal angles between matched pairs of subspaces.
 
     Subspaces of ``bases_a`` are matched one-to-one to those of ``bases_b`` so
@@ -234,7 +239,7 @@ def principal_angle_cosines(bases_a, bases_b):
     return cosines
 
 
-def posterior_mean_error(x_hat, x0):
+def posterior_mean_error(x_hat: ArrayLike, x0: ArrayLike):
     """Mean squared error of a denoiser, ``E ||x_hat - x0||^2``.
 
     Parameters
@@ -306,7 +311,7 @@ class SubspaceClassifier(ClassifierMixin, BaseEstimator):
 
     _parameter_constraints: dict = {"n_components": [Interval(Integral, 1, None, closed="left")]}
 
-    def __init__(self, n_components=5):
+    def __init__(self, n_components: int = 5):
         self.n_components = n_components
 
     @_fit_context(prefer_skip_nested_validation=True)

@@ -30,11 +30,19 @@ class log-likelihoods (plus ``log pi_k``). For zero means the posterior mean is
 from __future__ import annotations
 
 from numbers import Integral, Real
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.special import softmax
 from sklearn.utils import check_array, check_random_state
-from sklearn.utils._param_validation import Interval, validate_params
+
+from .._engine.sklearn_compat import Interval, validate_params
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from numpy.typing import ArrayLike
+    from .._engine.type_aliases import RandomStateLike
 
 _ORTHONORMAL_ATOL = 1e-5
 
@@ -117,7 +125,7 @@ def _check_means(means, n_classes, n_features):
     return means
 
 
-def stack_bases(bases):
+def stack_bases(bases: np.ndarray | Sequence[ArrayLike]):
     """Concatenate per-class subspace bases into one orthonormal matrix.
 
     Parameters
@@ -211,15 +219,15 @@ def _random_orthonormal(n_features, n_columns, rng):
     prefer_skip_nested_validation=True,
 )
 def make_molrg(
-    n_samples,
-    n_features,
-    n_classes,
-    rank,
-    delta,
-    weights=None,
-    means=None,
-    random_state=None,
-    return_bases=False,
+    n_samples: int,
+    n_features: int,
+    n_classes: int,
+    rank: int,
+    delta: float,
+    weights: ArrayLike | None = None,
+    means: ArrayLike | None = None,
+    random_state: RandomStateLike = None,
+    return_bases: bool = False,
 ):
     """Generate a noisy mixture of low-rank Gaussians (MoLRG).
 
@@ -372,7 +380,14 @@ def _shrinkage(posterior, sigma, delta, ranks):
     return xi + (zeta - xi) * posterior[:, _block_index(ranks)]
 
 
-def molrg_posterior_weights(x_t, sigma, bases, delta, weights=None, means=None):
+def molrg_posterior_weights(
+    x_t: ArrayLike,
+    sigma: float | ArrayLike,
+    bases: ArrayLike,
+    delta: float,
+    weights: ArrayLike | None = None,
+    means: ArrayLike | None = None,
+):
     """Posterior class probabilities ``P(k | x_t)`` under the MoLRG model.
 
     Exact for any ranks, class weights and class means: a numerically stable
@@ -406,7 +421,13 @@ def molrg_posterior_weights(x_t, sigma, bases, delta, weights=None, means=None):
     return _posterior_weights(x_t, x_t @ basis, sigma, basis, ranks, delta, weights, means)
 
 
-def molrg_representation(x_t, sigma, bases, delta, weights=None):
+def molrg_representation(
+    x_t: ArrayLike,
+    sigma: float | ArrayLike,
+    bases: ArrayLike,
+    delta: float,
+    weights: ArrayLike | None = None,
+):
     """The optimal denoiser's representation ``h = D(x_t) U^T x_t``.
 
     Zero-mean model only (the paper's). The posterior mean is ``U h`` with
@@ -438,7 +459,14 @@ def molrg_representation(x_t, sigma, bases, delta, weights=None):
     return _shrinkage(posterior, sigma, delta, ranks) * coords
 
 
-def molrg_posterior_mean(x_t, sigma, bases, delta, weights=None, means=None):
+def molrg_posterior_mean(
+    x_t: ArrayLike,
+    sigma: float | ArrayLike,
+    bases: ArrayLike,
+    delta: float,
+    weights: ArrayLike | None = None,
+    means: ArrayLike | None = None,
+):
     """The optimal denoiser ``E[x0 | x_t]`` of the MoLRG model (closed form).
 
     ``sum_k w_k(x) (mu_k + (zeta P_k + xi (P_S - P_k)) (x - mu_k))`` with
@@ -543,7 +571,14 @@ def _captured_energy(X, basis, ranks):
     },
     prefer_skip_nested_validation=True,
 )
-def k_subspaces(X, n_clusters, rank, n_restarts=5, max_iter=100, random_state=None):
+def k_subspaces(
+    X: ArrayLike,
+    n_clusters: int,
+    rank: int,
+    n_restarts: int = 5,
+    max_iter: int = 100,
+    random_state: RandomStateLike = None,
+):
     """Unsupervised K-subspaces clustering into mutually orthogonal subspaces.
 
     Each run starts from random orthonormal blocks, then alternates: assign every
