@@ -14,16 +14,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from sklearn.base import is_classifier, is_regressor
-from sklearn.frozen import FrozenEstimator
 from sklearn.metrics import get_scorer_names
-from sklearn.pipeline import Pipeline
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_array, check_consistent_length, column_or_1d
 
 from ._engine.sklearn_compat import HasMethods, StrOptions, validate_params
 from ._engine.sklearn_compat import safe_indexing as _safe_indexing
-from ._engine.pipelines import chain, locate_featurizer
-from ._engine.probes import check_featurizer, extract_blocks, fit_featurizer
+from ._engine.pipelines import chain, is_frozen, split_at_featurizer
+from ._engine.probes import extract_blocks, fit_featurizer
 from ._engine.reuse import shared_work
 from ._engine.selection import best_of_path, make_folds, score_split, score_timesteps
 from ._engine.tables import score_table
@@ -79,7 +77,7 @@ def _fold_scores(featurizer, before, probe, scoring, X, y, timesteps, folds):
     it once for every fold; otherwise each fold fits its own featurizer (and
     the steps before it) on its training part.
     """
-    if isinstance(featurizer, FrozenEstimator) and not before:
+    if is_frozen(featurizer) and not before:
         fitted = fit_featurizer(featurizer, X, timesteps)
         scores, _ = score_timesteps(probe, scoring, extract_blocks(fitted, X, timesteps), y, folds)
         return scores, fitted
@@ -94,15 +92,13 @@ def _fold_scores(featurizer, before, probe, scoring, X, y, timesteps, folds):
 
 def _curve_parts(featurizer, estimator):
     """``(featurizer, steps before it, probe or None)`` of the ``featurizer`` argument."""
-    slot = locate_featurizer(featurizer) if isinstance(featurizer, Pipeline) else None
-    if slot is None or not isinstance(slot.owner, Pipeline):
-        return check_featurizer(featurizer), [], estimator
-    if slot.after and estimator is not None:
+    featurizer, before, after = split_at_featurizer(featurizer)
+    if after and estimator is not None:
         raise ValueError(
             "featurizer is a Pipeline with steps after its DiffusionFeaturizer, and estimator is given too: "
             "pass the probe one way only."
         )
-    return slot.featurizer, slot.before, chain(slot.after) if slot.after else estimator
+    return featurizer, before, chain(after) if after else estimator
 
 
 @validate_params(

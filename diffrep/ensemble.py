@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy.special import softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone, is_classifier
-from sklearn.frozen import FrozenEstimator
 from sklearn.metrics import get_scorer_names
+from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
@@ -26,12 +26,13 @@ from sklearn.utils.validation import (
     column_or_1d,
 )
 
+from ._engine.pipelines import chain, is_frozen, split_at_featurizer, unwrapped
 from ._engine.sklearn_compat import HasMethods, Interval, StrOptions
 from ._engine.sklearn_compat import check_sample_weight as _check_sample_weight
 from ._engine.sklearn_compat import fit_context as _fit_context
 from ._engine.probes import check_weighted_probe, extract_blocks, fit_featurizer, fit_probe, one_standard_error_choice
 from ._engine.selection import make_folds, score_timesteps
-from ._engine.validation import check_timesteps, read_samples
+from ._engine.validation import check_timesteps
 from .featurizer import DiffusionFeaturizer
 from .probes import LogisticProbeCV, default_probe, default_regression_probe
 
@@ -52,7 +53,7 @@ class _NoiseEnsemble(BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "featurizer": [HasMethods(["extract"]), None],
+        "featurizer": [HasMethods(["extract"]), Pipeline, None],
         "timesteps": ["array-like"],
         "selection": [StrOptions(set(SELECTIONS)), "array-like"],
         "n_neighbors": [Interval(Integral, 0, None, closed="left")],
@@ -83,15 +84,39 @@ class _NoiseEnsemble(BaseEstimator):
         self.random_state = random_state
 
     # ------------------------------------------------------------------ checks
-    def _featurizer_template(self):
-        """The featurizer to fit (a copy; a frozen one as is), seeded by ``random_state`` if it has no seed."""
-        if isinstance(self.featurizer, FrozenEstimator):
-            check_is_fitted(self.featurizer.estimator)  # before its schedule is asked for
-            return self.featurizer
-        featurizer = DiffusionFeaturizer() if self.featurizer is None else clone(self.featurizer)
+    def _featurizer_parts(self):
+        """The featurizer to fit (a copy; a frozen one as is), and the steps before it in a Pipeline.
+
+        An unfitted featurizer without a seed is seeded by ``random_state``.
+        """
+        if self.featurizer is None:
+            return DiffusionFeaturizer(random_state=self.random_state), []
+        featurizer, before, after = split_at_featurizer(self.featurizer)
+        if after:
+            raise ValueError(
+                f"featurizer is a Pipeline with steps after its DiffusionFeaturizer ({after}); the ensemble fits "
+                "its own probes: end the Pipeline with the featurizer and pass the probe as estimator."
+            )
+        if is_frozen(featurizer):
+            check_is_fitted(unwrapped(featurizer))  # before its schedule is asked for
+            return featurizer, before
+        featurizer = clone(featurizer)
         if featurizer.get_params().get("random_state", 0) is None:
             featurizer.set_params(random_state=self.random_state)
-        return featurizer
+        return featurizer, before
+
+    def _record_input(self, first_step):
+        """``n_features_in_`` (and ``feature_names_in_``) as the first fitted step saw ``X``."""
+        self.n_features_in_ = first_step.n_features_in_
+        names = getattr(first_step, "feature_names_in_", None)
+        if names is None:
+            vars(self).pop("feature_names_in_", None)
+        else:
+            self.feature_names_in_ = names
+
+    def _featurizer_input(self, X):
+        """``X`` on its way to the featurizer: through the fitted steps before it, if any."""
+        return X if self.preprocessor_ is None else self.preprocessor_.transform(X)
 
     def _probe(self):
         return self._default_probe() if self.estimator is None else self.estimator
@@ -141,19 +166,21 @@ class _NoiseEnsemble(BaseEstimator):
         self : object
             The fitted ensemble.
         """
-        featurizer = self._featurizer_template()
+        featurizer, before = self._featurizer_parts()
         candidates, chosen = self._check_params(sample_weight)
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
-        X_2d, _ = read_samples(self, X, None, reset=True, data_format="channels_first")  # the count only
         y = column_or_1d(y, warn=True)
-        check_consistent_length(X_2d, y)
+        check_consistent_length(X, y)  # X is read by the featurizer, which takes whatever it accepts
         targets = self._read_targets(y)
         if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X_2d, ensure_non_negative=True)
+            sample_weight = _check_sample_weight(sample_weight, X, ensure_non_negative=True)
 
-        self.featurizer_ = fit_featurizer(featurizer, X, candidates)
-        blocks = extract_blocks(self.featurizer_, X, candidates)
+        self.preprocessor_ = chain(before)
+        X_in = X if self.preprocessor_ is None else self.preprocessor_.fit_transform(X, y)
+        self.featurizer_ = fit_featurizer(featurizer, X_in, candidates)
+        self._record_input(self.featurizer_ if self.preprocessor_ is None else self.preprocessor_)
+        blocks = extract_blocks(self.featurizer_, X_in, candidates)
         folds = make_folds(self.cv, targets, groups, classifier=is_classifier(self), random_state=self.random_state)
         scores, path_scores = score_timesteps(self._probe(), self.scoring, blocks, targets, folds, sample_weight)
         self.timestep_scores_ = {
@@ -190,8 +217,7 @@ class _NoiseEnsemble(BaseEstimator):
     def _probe_blocks(self, X):
         """Features of ``X`` at the selected timesteps, one block per fitted probe."""
         check_is_fitted(self)
-        read_samples(self, X, None, reset=False, data_format="channels_first")
-        return extract_blocks(self.featurizer_, X, self.selected_timesteps_)
+        return extract_blocks(self.featurizer_, self._featurizer_input(X), self.selected_timesteps_)
 
 
 class NoiseEnsembleClassifier(ClassifierMixin, _NoiseEnsemble):
@@ -207,10 +233,15 @@ class NoiseEnsembleClassifier(ClassifierMixin, _NoiseEnsemble):
 
     Parameters
     ----------
-    featurizer : DiffusionFeaturizer, FrozenEstimator or None, default=None
+    featurizer : DiffusionFeaturizer, FrozenEstimator, Pipeline or None, default=None
         Source of the features. An unfitted featurizer is cloned and fitted on
         ``X``; one wrapped in ``sklearn.frozen.FrozenEstimator`` is used as is
         (no training), so several ensembles can share one trained denoiser.
+        A Pipeline that ends in a featurizer (``make_pipeline(column_transformer,
+        featurizer)``) has its steps before the featurizer cloned and fitted on
+        ``X`` (with ``y``), and ``X`` passes through them on its way to the
+        featurizer. ``X`` is read by the featurizer: anything it takes (image
+        file paths too) the ensemble takes.
         None means ``DiffusionFeaturizer(random_state=random_state)``; an
         unfitted featurizer whose ``random_state`` is None is seeded with
         ``random_state`` too. The featurizer's own ``timesteps`` parameter is
@@ -272,11 +303,15 @@ class NoiseEnsembleClassifier(ClassifierMixin, _NoiseEnsemble):
     classes_ : ndarray of shape (n_classes,)
         Class labels.
     n_features_in_ : int
-        Number of input features (pixels for images).
+        Number of input features, as the featurizer (or the Pipeline's first
+        step) counts them: pixels for images, also when read from files.
     feature_names_in_ : ndarray of str
         Column names of a DataFrame ``X``; only defined for such input.
     featurizer_ : DiffusionFeaturizer or FrozenEstimator
         The fitted featurizer (the given frozen one when frozen).
+    preprocessor_ : Pipeline or None
+        The fitted steps before the featurizer of a Pipeline ``featurizer``;
+        None otherwise.
     timestep_scores_ : dict of int -> dict
         For every candidate timestep, the probe's cross-validated score
         ``{"mean": float, "std": float}`` on the training data (for the
@@ -436,9 +471,9 @@ class NoiseEnsembleRegressor(RegressorMixin, _NoiseEnsemble):
 
     Parameters
     ----------
-    featurizer : DiffusionFeaturizer, FrozenEstimator or None, default=None
+    featurizer : DiffusionFeaturizer, FrozenEstimator, Pipeline or None, default=None
         Source of the features, as in :class:`NoiseEnsembleClassifier`: fitted
-        on ``X`` unless frozen; None means
+        on ``X`` unless frozen, after the steps before it in a Pipeline; None means
         ``DiffusionFeaturizer(random_state=random_state)``.
     timesteps : sequence of int, default=(0, 10, 25, 50, 100, 200)
         Candidate timesteps, sorted ascending into the grid of neighbours.
@@ -472,11 +507,15 @@ class NoiseEnsembleRegressor(RegressorMixin, _NoiseEnsemble):
     Attributes
     ----------
     n_features_in_ : int
-        Number of input features (pixels for images).
+        Number of input features, as the featurizer (or the Pipeline's first
+        step) counts them: pixels for images, also when read from files.
     feature_names_in_ : ndarray of str
         Column names of a DataFrame ``X``; only defined for such input.
     featurizer_ : DiffusionFeaturizer or FrozenEstimator
         The fitted featurizer (the given frozen one when frozen).
+    preprocessor_ : Pipeline or None
+        The fitted steps before the featurizer of a Pipeline ``featurizer``;
+        None otherwise.
     timestep_scores_ : dict of int -> dict
         For every candidate timestep, the probe's cross-validated score
         ``{"mean": float, "std": float}`` on the training data.

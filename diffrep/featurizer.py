@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import math
 import numbers
 import os
 import warnings
@@ -31,22 +30,20 @@ from ._engine.validation import (
     check_layers,
     check_pooling_grid,
     check_timesteps,
-    read_samples,
-    resolve_data_format,
 )
 from ._engine.cache import cache_location, fitted_denoiser
 from ._engine.caller import user_stacklevel
 from ._engine.notices import CacheWarning
 from ._engine.checkpoints import check_checkpoint_dir
-from ._engine.extraction import POOLINGS, PRECISIONS, FeatureExtractor, autocast, feature_labels, to_device
+from ._engine.extraction import POOLINGS, PRECISIONS, FeatureExtractor, feature_labels
+from ._engine.inputs import ArrayInput, ImageFileInput, PipelineImageInput, image_paths
 from ._engine.reuse import extracted_once, is_sharing, trained_once
 from ._engine.scaling import SCALINGS, DataScaler
-from ._engine.training_config import TrainingConfig, fingerprint_array, random_device_type
+from ._engine.training_config import TrainingConfig, random_device_type
 from .denoisers.description import describe_denoiser, reads_images
 from .denoisers.factory import BUILT_IN, load_source, obtain_denoiser
 from .denoisers.loading import load_denoiser, save_denoiser
 from .denoisers.unet import default_max_steps
-from .images import load_batch, read_images
 from .schedules import PREDICTION_TYPES
 from ._engine.training import TrainingInterrupted, train_denoiser
 
@@ -228,9 +225,9 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
     Attributes
     ----------
     n_features_in_ : int
-        Number of input features (pixels for images; for a pretrained
-        pipeline, values per image of the ``fit`` input, 1 for file paths,
-        though images of any size are taken).
+        Number of input features (pixels for images, also when ``fit`` read
+        them from files; for a pretrained pipeline, values per image of the
+        ``fit`` input, 1 for file paths, though images of any size are taken).
     feature_names_in_ : ndarray of str
         Column names of a DataFrame ``X``; only defined for such input.
     sample_shape_ : tuple of int
@@ -260,8 +257,14 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         itself with ``pooling="none"``, ``()`` for MLP features) and the
         number of features it gives per timestep, ``n_features = channels x
         cells``.
+    input_ : ArrayInput, ImageFileInput or PipelineImageInput
+        The input adapter fitted in ``fit`` (from ``diffrep._engine.inputs``):
+        it reads, validates and scales ``X`` for ``transform`` and keys each
+        sample's noise. Arrays and tables, image file paths given to ``fit``,
+        or images for a pretrained pipeline.
     scaler_ : DataScaler or None
-        The data scaling learned in ``fit``; None for a pretrained pipeline.
+        The data scaling learned in ``fit`` (held by ``input_``); None for a
+        pretrained pipeline.
     noise_seed_ : int
         Seed of the per-sample extraction noise, drawn from ``random_state``.
     device_ : torch.device
@@ -393,10 +396,21 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features), (n, H, W) or (n, C, H, W)
-            Training data. For a pretrained pipeline: RGB images of any size,
+            Training data, or image file paths: a list, a 1-D array of str or
+            ``os.PathLike``, a pandas Series or a one-column DataFrame. Files
+            are read in 8-bit units (``[0, 255]``, exactly the numbers a uint8
+            array of them holds, so they give the same features as that array)
+            and, for a self-trained denoiser, converted to the network's
+            image shape: ``image_shape`` when given, else the size of the first
+            file and the most channels the files hold (grey when every file's
+            colour channels are equal, RGB when one has colour, RGBA when one
+            is transparent). A file of another size is cropped around its
+            centre to that aspect ratio and resized to it (bilinear,
+            antialiased); grey becomes RGB by repetition, RGB grey by its
+            luma. For a pretrained pipeline: RGB images of any size,
             ``(n, 3, H, W)`` or ``(n, H, W, 3)``, floats in [0, 1] or 8-bit
-            integers, or a 1-D sequence of image file paths (they are resized
-            and center-cropped to the pipeline's size, and read batch by batch).
+            integers, or file paths (they are resized and center-cropped to
+            the pipeline's size, and read batch by batch).
         y : None
             Ignored; present for API consistency.
 
@@ -411,20 +425,21 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         init_seed, train_seed, noise_seed = check_random_state(self.random_state).randint(
             np.iinfo(np.int32).max, size=3
         )
-        network, schedule, built_in, X_2d = self._obtain(X, init_seed)
+        network, schedule, built_in, self.input_, X_2d = self._obtain(X, init_seed)
+        self.sample_shape_, self.data_format_ = self.input_.sample_shape, self.input_.data_format
         description = self._describe(network, schedule)
         schedule = description.schedule
         self.timesteps_ = check_timesteps(self.timesteps, schedule.num_train_timesteps)
         self.layers_ = check_layers(self.layers, network, description.default_layers)
         scaling = description.input_scaling if self.scaling == "auto" else self.scaling
-        self.scaler_ = None if description.reads_images else DataScaler(scaling).fit(X_2d)
+        self.scaler_ = self.input_.fit_scaling(scaling, X_2d)
         self.device_ = resolve_device(self.device)
         train = built_in if self.train_denoiser == "auto" else self.train_denoiser
         self.loss_curve_, self.reused_training_, interrupted = [], False, None
         max_steps = default_max_steps(self.sample_shape_) if self.max_steps is None else self.max_steps
         if train and max_steps > 0:
             network, self.loss_curve_, interrupted = self._train(
-                network, schedule, self._scaled(X_2d), train_seed, max_steps
+                network, schedule, self.input_.scaled(X_2d), train_seed, max_steps
             )
         self.n_steps_ = len(self.loss_curve_)
         self.network_ = network.to(self.device_).eval().requires_grad_(False)
@@ -444,19 +459,14 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
             beta_schedule=self.beta_schedule, prediction_type=self.prediction_type,
         )
 
-    @staticmethod
-    def _reads_images(network):
-        """Whether the denoiser is a pretrained pipeline that reads RGB images of any size."""
-        return reads_images(network)
-
     def _obtain(self, X, seed):
-        """The denoiser, its schedule, whether it is built in, and ``X`` validated for it.
+        """The denoiser, its schedule, whether it is built in, the input adapter fitted on ``X``, and ``X`` read by it.
 
-        Sets ``sample_shape_`` and ``n_features_in_``.
+        The adapter sets ``n_features_in_`` (and ``feature_names_in_``).
         """
         loaded = load_source(self.denoiser)
         pipeline = self.denoiser if loaded is None else loaded[0]
-        if self._reads_images(pipeline):
+        if reads_images(pipeline):
             if self.train_denoiser is True or self.scaling != "auto":
                 raise ValueError(
                     "a pretrained pipeline is used as it is, on RGB images in [0, 1]: train_denoiser must be "
@@ -464,28 +474,20 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
                     f"scaling={self.scaling!r}."
                 )
             network = (copy.deepcopy(pipeline) if loaded is None else pipeline).conditioned(self.condition)
-            self.sample_shape_, self.data_format_ = network.sample_shape, None
-            return network, network.noise_schedule, False, self._read_images(X, reset=True)
+            adapter = PipelineImageInput(network.image_size, network.sample_shape)
+            return network, network.noise_schedule, False, adapter, adapter.fit(self, X)
         if self.condition is not None:
             raise ValueError(
                 f"condition applies to pretrained DiT (a class id) and Stable Diffusion (a prompt) pipelines; "
                 f"it must be None for denoiser={self.denoiser!r}, got {self.condition!r}."
             )
         image_shape = None if self.image_shape is None else check_image_shape(self.image_shape, self.data_format)
-        self.data_format_ = resolve_data_format(X, image_shape, self.data_format)
-        X_2d, self.sample_shape_ = read_samples(self, X, image_shape, reset=True, data_format=self.data_format_)
+        adapter = (ArrayInput if image_paths(X) is None else ImageFileInput)(image_shape, self.data_format)
+        X_2d = adapter.fit(self, X)
         network, schedule, built_in = obtain_denoiser(
-            self.denoiser, self.sample_shape_, self.model_width, seed, loaded=loaded
+            self.denoiser, adapter.sample_shape, self.model_width, seed, loaded=loaded
         )
-        return network, schedule, built_in, X_2d
-
-    def _read_images(self, X, reset):
-        """Image arrays or file paths for a pretrained pipeline, validated but not read."""
-        images = read_images(X)
-        if reset:
-            vars(self).pop("feature_names_in_", None)
-            self.n_features_in_ = math.prod(images.shape[1:])
-        return images
+        return network, schedule, built_in, adapter, X_2d
 
     def _train(self, network, schedule, data, seed, max_steps):
         """Train ``network`` on scaled ``data`` for ``max_steps`` once: through the study's reuse and the ``memory`` cache.
@@ -547,9 +549,6 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         return None
 
     # ------------------------------------------------------------- transform
-    def _scaled(self, X_2d):
-        return self.scaler_.transform(X_2d).reshape(-1, *self.sample_shape_)
-
     def _extractor(self):
         return FeatureExtractor(
             self.network_, self.schedule_, self.noise_seed_, self.n_noise_draws, self.layers_, self.pooling,
@@ -560,25 +559,13 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         )
 
     def _prepare(self, batch):
-        """One batch of validated input as the samples the denoiser sees (scaled, or encoded images).
-
-        A pipeline's samples come with the images they were encoded from: the
-        noise is keyed by the images, which do not depend on the batch.
-        """
-        if self.scaler_ is not None:
-            return self._scaled(batch)
-        images = to_device(load_batch(batch, self.denoiser_description_.image_size), self.device_)
-        with autocast(self.device_, self.precision):
-            return self.network_.encode(images).float(), images
+        """One batch of :meth:`_read` output as the samples the denoiser sees (``input_.prepare``)."""
+        return self.input_.prepare(batch, self.network_, self.device_, self.precision)
 
     def _read(self, X):
-        """``X`` validated as 2-D, not yet scaled (extraction scales it batch by batch), or images for a pipeline."""
+        """``X`` validated by the fitted input adapter, not yet scaled (extraction prepares it batch by batch)."""
         check_is_fitted(self)
-        if self.scaler_ is None:
-            return self._read_images(X, reset=False)
-        image_shape = self.sample_shape_ if len(self.sample_shape_) == 3 else None
-        X_2d, _ = read_samples(self, X, image_shape, reset=False, data_format=self.data_format_ or "auto")
-        return X_2d
+        return self.input_.read(self, X)
 
     def transform(self, X):
         """Pooled denoiser features of ``X`` at every fitted timestep.
@@ -589,8 +576,13 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features), (n, H, W) or (n, C, H, W)
-            Data of the same shape as in ``fit``; for a pretrained pipeline,
+            Data of the same shape as in ``fit``, or image file paths (of
+            any size, converted to the fitted image shape as ``fit``
+            describes) when ``fit`` read images; for a pretrained pipeline,
             RGB images of any size or image file paths, as in ``fit``.
+            Images whose largest value is more than ten times larger or
+            smaller than the largest ``fit`` read (floats in [0, 1] after
+            8-bit images) give an ``InputWarning``.
 
         Returns
         -------
@@ -623,21 +615,17 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
             If some features are NaN or infinite (inputs far outside the
             training range overflow the denoiser).
         """
-        X_2d = self._read(X)
+        data = self._read(X)
         timesteps = check_timesteps(timesteps, self.schedule_.num_train_timesteps)
         extract = functools.partial(
-            self._extractor().transform, X_2d, batch_size=self.batch_size, verbose=self.verbose, prepare=self._prepare
+            self._extractor().transform, data, batch_size=self.batch_size, verbose=self.verbose, prepare=self._prepare
         )
-        if self.scaler_ is None:  # image files or arrays for a pipeline: read batch by batch, never fingerprinted
+        input_key = self.input_.reuse_key()
+        if input_key is None:  # inputs read batch by batch are never fingerprinted whole
             return check_finite_features(extract(timesteps))
-        features = extracted_once((self.network_, self.scaler_), self._extraction_key(), X_2d, timesteps, extract)
-        return check_finite_features(features)
-
-    def _extraction_key(self):
-        """What features depend on besides the input and the timestep (the network by identity)."""
-        scaling = fingerprint_array(np.concatenate([np.ravel(self.scaler_.offset_), np.ravel(self.scaler_.scale_)]))
-        return (id(self.network_), scaling, self.sample_shape_, self.noise_seed_, self.layers_, self.pooling,
-                check_pooling_grid(self.pooling_grid), self.n_noise_draws, self.precision)
+        key = (id(self.network_), input_key, self.noise_seed_, self.layers_, self.pooling,
+               check_pooling_grid(self.pooling_grid), self.n_noise_draws, self.precision)
+        return check_finite_features(extracted_once((self.network_, self.input_), key, data, timesteps, extract))
 
     def timesteps_for_sigmas(self, sigmas):
         """Timesteps of the fitted schedule closest to the given noise levels.
@@ -774,7 +762,9 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
             self.layers_ = check_layers(state["layers"], network, ())
         except (ValueError, TypeError) as exc:
             raise ValueError(f"{config}: {exc}") from None
-        self.scaler_ = DataScaler(state["scaling"])
+        self.input_ = ArrayInput(None, self.data_format_)
+        self.input_.sample_shape = self.sample_shape_
+        self.scaler_ = self.input_.scaler = DataScaler(state["scaling"])
         self.scaler_.offset_, self.scaler_.scale_ = arrays["scaler_offset"], arrays["scaler_scale"]
         self.loss_curve_ = list(state["loss_curve"])
         self.n_steps_ = state["n_steps"]

@@ -25,6 +25,7 @@ from sklearn.utils.validation import check_consistent_length, check_is_fitted, c
 from ._engine.sklearn_compat import HasMethods, Interval, validate_params
 from ._engine.sklearn_compat import safe_indexing as _safe_indexing
 from ._engine.denoising_error import baseline_errors, x0_errors
+from ._engine.pipelines import unwrapped
 from ._engine.reuse import shared_work
 from ._engine.tables import import_pandas
 from ._engine.validation import Count, check_timesteps
@@ -150,7 +151,7 @@ def _featurizer(featurizer):
     """The fitted DiffusionFeaturizer behind ``featurizer`` (a ``FrozenEstimator`` is unwrapped)."""
     from .featurizer import DiffusionFeaturizer
 
-    inner = featurizer.estimator if isinstance(featurizer, FrozenEstimator) else featurizer
+    inner = unwrapped(featurizer)
     if not isinstance(inner, DiffusionFeaturizer):
         raise TypeError(
             "featurizer must be a fitted DiffusionFeaturizer (or one wrapped in FrozenEstimator), "

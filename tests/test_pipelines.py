@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-import diffrep.featurizer
+from diffrep._engine import inputs
 import diffrep.images
 from diffrep import DiffusionFeaturizer
 from diffrep.denoisers.pipeline_files import pipeline_hub_files
@@ -173,8 +173,8 @@ def test_image_files_are_read_batch_by_batch_and_match_the_pixels(pipelines, tmp
 def test_files_are_read_only_when_their_batch_comes(pipelines, photos, tmp_path, monkeypatch):
     feat = _fit(pipelines["ddpm"], photos, batch_size=4)  # two timesteps: two images per forward pass
     sizes = []
-    real = diffrep.featurizer.load_batch
-    monkeypatch.setattr(diffrep.featurizer, "load_batch", lambda batch, size: sizes.append(len(batch)) or real(batch, size))
+    real = inputs.load_batch
+    monkeypatch.setattr(inputs, "load_batch", lambda batch, size: sizes.append(len(batch)) or real(batch, size))
     feat.transform(photos)
     assert sizes == [2, 2, 1]
 

@@ -1,12 +1,18 @@
-"""Finding the featurizer inside a Pipeline (at any depth), with the steps before and after it."""
+"""What counts as a featurizer, and finding it: unwrapped from ``FrozenEstimator``, inside a Pipeline at any depth.
+
+The one place that decides it for the ensembles, the studies and the
+reports: a featurizer is an estimator with ``extract(X, timesteps)`` (a
+``DiffusionFeaturizer``, or one wrapped in ``sklearn.frozen.FrozenEstimator``,
+which forwards attributes).
+"""
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
 from sklearn.base import clone
+from sklearn.frozen import FrozenEstimator
 from sklearn.pipeline import Pipeline
-
 
 
 class FeaturizerSlot(NamedTuple):
@@ -23,9 +29,93 @@ class FeaturizerSlot(NamedTuple):
     after: list
 
 
-def _is_featurizer(step):
-    """A DiffusionFeaturizer, frozen or not: it has ``extract`` (FrozenEstimator forwards attributes)."""
+def is_featurizer(step):
+    """Whether ``step`` is a featurizer: a DiffusionFeaturizer, frozen or not (it has ``extract``).
+
+    Parameters
+    ----------
+    step : object
+
+    Returns
+    -------
+    bool
+    """
     return callable(getattr(step, "extract", None))
+
+
+def is_frozen(featurizer):
+    """Whether ``featurizer`` is wrapped in ``FrozenEstimator``: fitted already, never refitted.
+
+    Parameters
+    ----------
+    featurizer : object
+
+    Returns
+    -------
+    bool
+    """
+    return isinstance(featurizer, FrozenEstimator)
+
+
+def unwrapped(featurizer):
+    """The featurizer itself: a ``FrozenEstimator``'s estimator, anything else as is.
+
+    Parameters
+    ----------
+    featurizer : object
+
+    Returns
+    -------
+    featurizer : object
+    """
+    return featurizer.estimator if is_frozen(featurizer) else featurizer
+
+
+def check_featurizer(featurizer):
+    """Raise ``TypeError`` unless ``featurizer`` is a featurizer; return it.
+
+    Parameters
+    ----------
+    featurizer : object
+        A DiffusionFeaturizer, or one wrapped in ``FrozenEstimator``.
+
+    Returns
+    -------
+    featurizer : object
+    """
+    if not is_featurizer(featurizer):
+        raise TypeError(
+            "featurizer must be a DiffusionFeaturizer (or one wrapped in FrozenEstimator, or a Pipeline that "
+            f"contains one) with an extract(X, timesteps) method, got {type(featurizer).__name__}."
+        )
+    return featurizer
+
+
+def split_at_featurizer(featurizer):
+    """``(featurizer, steps before it, steps after it)`` of a featurizer or of a Pipeline that contains one.
+
+    Parameters
+    ----------
+    featurizer : estimator
+        A featurizer, or a Pipeline with one at any position (at any depth).
+
+    Returns
+    -------
+    featurizer : object
+    before : list of estimators
+        The steps that transform ``X`` on its way to the featurizer.
+    after : list of estimators
+        The steps that receive its features.
+
+    Raises
+    ------
+    TypeError
+        If there is no featurizer.
+    """
+    slot = locate_featurizer(featurizer)
+    if slot is None:
+        return check_featurizer(featurizer), [], []
+    return slot.featurizer, slot.before, slot.after
 
 
 def _live(steps):
@@ -58,7 +148,7 @@ def locate_featurizer(estimator, before=(), after=()):
         if step is None or isinstance(step, str):  # "passthrough"
             continue
         rest = _live(estimator.steps[index + 1 :]) + list(after)
-        if _is_featurizer(step):
+        if is_featurizer(step):
             return FeaturizerSlot(estimator, name, step, before, rest)
         found = locate_featurizer(step, before, rest)
         if found is not None:

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.base import clone
-from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted, has_fit_parameter
 
+from .pipelines import is_frozen, unwrapped
 from .validation import check_timesteps
 
 
@@ -183,26 +183,6 @@ def score_probe(probe, scorer, train, test, sample_weight=None):
     return float(scorer(fitted, *test, sample_weight=sample_weight[1]))
 
 
-def check_featurizer(featurizer):
-    """Raise ``TypeError`` unless ``featurizer`` offers ``extract(X, timesteps)``; return it.
-
-    Parameters
-    ----------
-    featurizer : object
-        A DiffusionFeaturizer, or one wrapped in ``FrozenEstimator``.
-
-    Returns
-    -------
-    featurizer : object
-    """
-    if not hasattr(featurizer, "extract"):
-        raise TypeError(
-            "featurizer must be a DiffusionFeaturizer (or one wrapped in FrozenEstimator) "
-            f"with an extract(X, timesteps) method, got {type(featurizer).__name__}."
-        )
-    return featurizer
-
-
 def fit_featurizer(featurizer, X, timesteps):
     """A fitted featurizer for ``X`` that serves ``timesteps``: a frozen one as is, otherwise a fitted clone.
 
@@ -224,8 +204,8 @@ def fit_featurizer(featurizer, X, timesteps):
     fitted : DiffusionFeaturizer or FrozenEstimator
         Either way it exposes ``extract(X, timesteps)`` and ``schedule_``.
     """
-    if isinstance(featurizer, FrozenEstimator):
-        check_is_fitted(featurizer.estimator)
+    if is_frozen(featurizer):
+        check_is_fitted(unwrapped(featurizer))
         check_timesteps(timesteps, featurizer.schedule_.num_train_timesteps)
         return featurizer
     return clone(featurizer).set_params(timesteps=tuple(timesteps)).fit(X)
