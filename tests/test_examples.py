@@ -18,6 +18,7 @@ def test_every_example_is_covered():
         "pretrained_local.py",
         "pandas_output.py",
         "tabular_kaggle.py",
+        "image_folder_kaggle.py",
     }
 
 
