@@ -55,22 +55,27 @@ def choose_threads(requested=AUTO):
 
 @contextmanager
 def torch_threads(n_threads):
-    """Run the block with ``n_threads`` torch threads, then restore the previous count.
+    """Run the block with ``n_threads`` threads in torch and in the BLAS/OpenMP pools, then restore them.
+
+    The probes' solvers run in numpy's BLAS, whose pool torch's setting does
+    not reach: both are limited (the BLAS through ``threadpoolctl``).
 
     Parameters
     ----------
     n_threads : int
-        The torch thread count inside the block.
+        The thread count inside the block.
 
     Yields
     ------
     None
     """
     import torch
+    from threadpoolctl import threadpool_limits
 
     previous = torch.get_num_threads()
     torch.set_num_threads(n_threads)
     try:
-        yield
+        with threadpool_limits(limits=n_threads):
+            yield
     finally:
         torch.set_num_threads(previous)
