@@ -33,7 +33,7 @@ def test_demo_quick_prints_the_table_and_saves_the_figure(tmp_path, capsys):
                      "PCA32, same probe"):
         assert expected in out
     assert (tmp_path / "demo_curve.png").stat().st_size > 10_000
-    assert "1797 samples: 1347 to train the denoiser and the probes, 450 to test" in out
+    assert "600 samples: 450 to train the denoiser and the probes, 150 to test" in out
     assert "CV 40% (sd)" in out and "smoke test" in out
 
 
