@@ -75,6 +75,7 @@ def test_curve_on_an_image_folder(tmp_path, capsys):
         (["curve", "{tmp}/bad.csv", "--label-column", "y"], "no label column"),
         (["demo", "--timesteps", "5000"], "timesteps must lie in"),
         (["curve", "{tmp}/unlabelled"], "no labels found"),
+        (["curve", "{tmp}/broken"], "not_an_image.png"),
     ],
 )
 def test_user_errors_exit_1_with_a_message(tmp_path, capsys, args, message):
@@ -83,6 +84,8 @@ def test_user_errors_exit_1_with_a_message(tmp_path, capsys, args, message):
     from PIL import Image
 
     (tmp_path / "unlabelled").mkdir()
+    (tmp_path / "broken" / "cats").mkdir(parents=True)
+    (tmp_path / "broken" / "cats" / "not_an_image.png").write_text("hello")
     for i in range(3):
         Image.fromarray(np.full((8, 8), 40 * i, dtype=np.uint8)).save(tmp_path / "unlabelled" / f"{i}.png")
     args = [arg.format(tmp=tmp_path) for arg in args]
