@@ -176,8 +176,11 @@ def test_quiet_silences_the_probes_convergence_warnings(monkeypatch, tmp_path, q
     assert any(issubclass(w.category, ConvergenceWarning) for w in caught) is not quiet
 
 
-def test_a_second_run_announces_the_cache_hit(tmp_path, capsys):
-    args = ["demo", "--quick", "--out", str(tmp_path), "--memory", str(tmp_path / "cache"), *FAST]
+def test_a_second_run_announces_the_cache_hit(tmp_path, digits, capsys):
+    X, y = digits
+    np.savez(tmp_path / "data.npz", X=X[:200], y=y[:200])
+    args = ["curve", str(tmp_path / "data.npz"), "--image-shape", "1,8,8", "--out", str(tmp_path),
+            "--memory", str(tmp_path / "cache"), *FAST]
     assert main(args) == 0
     first = capsys.readouterr().out
     assert main(args) == 0
