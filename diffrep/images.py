@@ -302,9 +302,7 @@ def _on_eight_bit_levels(images, max_value):
     return np.where(np.abs(images * steps - levels) < _LEVEL_TOLERANCE, levels / steps, images)
 
 
-def conform_images(
-    images: np.ndarray, channels: int, size: tuple[int, int], max_value: float = 1.0
-):
+def conform_images(images: np.ndarray, channels: int, size: int | tuple[int, int], max_value: float = 1.0):
     """Images as ``channels`` channels of ``size``: diffrep's one rule for bringing images to a network.
 
     Every image that reaches a network in another shape than its own goes
@@ -329,9 +327,9 @@ def conform_images(
     kept, places the crop on the input's finer grid when shrinking, and lets
     no discarded pixel bleed into the border. Bilinear rather than bicubic
     because its weights are never negative: a resized value always lies
-    between the values it is made of, so no image leaves its own range (no
-    clipping, float and 16-bit images keep their range, a check that values
-    lie in ``[0, 1]`` holds after resizing as before). After resizing,
+    between the values it is made of, so no image leaves its own range:
+    nothing is clipped, float and 16-bit images keep their range, and
+    images in ``[0, 1]`` stay there. After resizing,
     values within 1/1000 of an 8-bit step of an 8-bit level
     ``k * max_value / 255`` are set to it, so a constant area of an 8-bit
     image keeps exactly its value.
@@ -342,8 +340,8 @@ def conform_images(
         ``C`` in {1, 3, 4}: grey, RGB, RGBA. Not modified.
     channels : {1, 3, 4}
         Channels of the result.
-    size : (int, int)
-        ``(height, width)`` of the result.
+    size : int or (int, int)
+        ``(height, width)`` of the result (an int for a square).
     max_value : float, default=1.0
         The value of full intensity (and of an added opaque alpha): 1.0 for
         values in ``[0, 1]``, 255.0 for the units of 8-bit pixels.
@@ -353,6 +351,12 @@ def conform_images(
     conformed : ndarray of float32, shape (n, channels, height, width)
         A new array, or ``images`` itself (as float32) when it already has
         that shape.
+
+    Raises
+    ------
+    ValueError
+        If ``images`` is not ``(n, C, H, W)`` of 1, 3 or 4 channels, or
+        ``channels``, ``size`` or ``max_value`` is invalid.
 
     Examples
     --------
@@ -364,8 +368,14 @@ def conform_images(
     array([[1., 1.],
            [1., 1.]], dtype=float32)
     """
-    images = _with_channels(np.asarray(images, dtype=np.float32), channels, max_value)
-    if images.shape[2:] == tuple(size):
+    channels, size = _check_target(channels, size, max_value, optional=False)
+    images = np.asarray(images, dtype=np.float32)
+    if images.ndim != 4 or images.shape[1] not in (1, 3, 4):
+        raise ValueError(
+            f"images must be (n, C, H, W) with C = 1, 3 or 4 (grey, RGB, RGBA); got shape {images.shape}."
+        )
+    images = _with_channels(images, channels, max_value)
+    if images.shape[2:] == size:
         return images
     return _on_eight_bit_levels(_centre_crop_resized(images, *size), max_value)
 
@@ -375,14 +385,22 @@ def _is_count(value):
     return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
 
 
-def _check_size(size):
-    """``size`` as ``(height, width)`` or None; refuse anything else naming the parameter."""
-    if size is None:
-        return None
-    pair = (size, size) if isinstance(size, (int, np.integer)) else tuple(size) if np.ndim(size) == 1 else ()
+def _check_target(channels, size, max_value, optional):
+    """``(channels, (height, width))`` validated; None allowed for the first two when ``optional``.
+
+    Anything else is refused with an error naming the parameter.
+    """
+    none = "None, " if optional else ""
+    if not ((optional and channels is None) or (_is_count(channels) and channels in (1, 3, 4))):
+        raise ValueError(f"channels must be {none}1, 3 or 4, got {channels!r}.")
+    if isinstance(max_value, (bool, np.bool_)) or not isinstance(max_value, numbers.Real) or not max_value > 0:
+        raise ValueError(f"max_value must be a positive number, got {max_value!r}.")
+    if optional and size is None:
+        return channels, None
+    pair = (size, size) if _is_count(size) else tuple(size) if np.ndim(size) == 1 else ()
     if len(pair) != 2 or not all(_is_count(v) and v > 0 for v in pair):
-        raise ValueError(f"size must be None, a positive int or a (height, width) pair of them, got {size!r}.")
-    return tuple(int(v) for v in pair)
+        raise ValueError(f"size must be {none}a positive int or a (height, width) pair of them, got {size!r}.")
+    return channels, tuple(int(v) for v in pair)
 
 
 def _check_paths(paths):
@@ -464,12 +482,8 @@ def read_image_files(
     >>> round(float(images[0, 0, 0, 1]) * 65535)
     5000
     """
-    if channels is not None and (not _is_count(channels) or channels not in (1, 3, 4)):
-        raise ValueError(f"channels must be None, 1, 3 or 4, got {channels!r}.")
-    if isinstance(max_value, (bool, np.bool_)) or not isinstance(max_value, numbers.Real) or not max_value > 0:
-        raise ValueError(f"max_value must be a positive number, got {max_value!r}.")
+    channels, size = _check_target(channels, size, max_value, optional=True)
     paths = _check_paths(paths)
-    size = _check_size(size)
     if channels is None or size is None:  # headers only: the pixels are decoded once, into the result
         headers = [_image_header(path) for path in paths]
         size = size or collections.Counter(image_size for _, image_size in headers).most_common(1)[0][0]
@@ -537,7 +551,6 @@ def load_batch(images: np.ndarray, size: int | tuple[int, int]):
         Values in ``[0, 1]``, on the CPU, brought to the model's size by
         :func:`conform_images`.
     """
-    size = _check_size(size)
     if images.dtype == object:
         return _files_in_unit_range(images, size)
     pixels = _unit_range(_channels_first(images), "the image array")

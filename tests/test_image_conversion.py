@@ -5,7 +5,7 @@ import pytest
 
 from diffrep import DiffusionFeaturizer
 from diffrep.datasets import load_labelled_data
-from diffrep.images import load_batch, read_image_files
+from diffrep.images import conform_images, load_batch, read_image_files
 
 from .helpers import TINY
 
@@ -105,3 +105,19 @@ def test_the_most_common_size_sets_the_self_trained_image_shape(tmp_path):
     feat = DiffusionFeaturizer(**{**TINY, "max_steps": 1}).fit(paths)
     assert feat.sample_shape_ == (1, 8, 8)
     assert read_image_files(paths).shape == (4, 1, 8, 8)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"images": np.zeros((2, 8, 8))}, r"images must be \(n, C, H, W\)"),
+        ({"images": np.zeros((1, 2, 8, 8))}, r"images must be .* C = 1, 3 or 4"),
+        ({"channels": 2}, "channels must be 1, 3 or 4"),
+        ({"size": None}, "size must be a positive int"),
+        ({"max_value": -1}, "max_value must be a positive number"),
+    ],
+)
+def test_bad_conversion_arguments_name_the_parameter(kwargs, match):
+    arguments = {"images": np.zeros((1, 3, 8, 8)), "channels": 1, "size": 4, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        conform_images(**arguments)
