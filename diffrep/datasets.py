@@ -231,9 +231,11 @@ def load_labelled_data(path: PathLike, label_column: str = "label", labels: Path
         2-D for tables; for images, float32 ``(n, C, H, W)`` as
         :func:`diffrep.images.read_image_files` reads them with its defaults:
         integer images scaled to ``[0, 1]`` (16-bit ones keeping their
-        levels), float images as they are, RGB when any image is in colour
-        (grayscale then repeated, alpha dropped), and images of another size
-        than the most common one scaled and center-cropped to it.
+        levels), float images as they are, one channel when every image is
+        grey (whatever mode it is stored in), else RGB (grey images then
+        repeated, alpha dropped), and images of another size than the most
+        common one cropped around their centre to its aspect ratio and
+        resized to it (:func:`diffrep.images.conform_images`).
     y : ndarray of shape (n_samples,) or None
         Integers when every label reads as one, else floats when every label
         reads as a number, else strings; None for a folder without labels.

@@ -397,20 +397,20 @@ class DiffusionFeaturizer(TransformerMixin, BaseEstimator):
         ----------
         X : array-like of shape (n_samples, n_features), (n, H, W) or (n, C, H, W)
             Training data, or image file paths: a list, a 1-D array of str or
-            ``os.PathLike``, a pandas Series or a one-column DataFrame. Files
-            are read in 8-bit units (``[0, 255]``, exactly the numbers a uint8
-            array of them holds, so they give the same features as that array)
-            and, for a self-trained denoiser, converted to the network's
-            image shape: ``image_shape`` when given, else the size of the first
-            file and the most channels the files hold (grey when every file's
-            colour channels are equal, RGB when one has colour, RGBA when one
-            is transparent). A file of another size is cropped around its
-            centre to that aspect ratio and resized to it (bilinear,
-            antialiased); grey becomes RGB by repetition, RGB grey by its
-            luma. For a pretrained pipeline: RGB images of any size,
+            ``os.PathLike``, a pandas Series or a one-column DataFrame. For a
+            self-trained denoiser files are read in 8-bit units (``[0, 255]``,
+            exactly the numbers a uint8 array of them holds, so they give the
+            same features as that array) into the network's image shape:
+            ``image_shape`` when given, else the files' most common size and
+            the channels they hold (grey when every file's colour channels
+            are equal, else RGB; alpha only when ``image_shape`` asks for 4
+            channels). For a pretrained pipeline: RGB images of any size,
             ``(n, 3, H, W)`` or ``(n, H, W, 3)``, floats in [0, 1] or 8-bit
-            integers, or file paths (they are resized and center-cropped to
-            the pipeline's size, and read batch by batch).
+            integers, or file paths (read as RGB in [0, 1], batch by batch).
+            Both bring an image of other channels or size to the network by
+            one rule, :func:`diffrep.images.conform_images`: the centre
+            cropped to the target's aspect ratio and resized (bilinear,
+            antialiased), grey repeated to RGB, RGB made grey by its luma.
         y : None
             Ignored; present for API consistency.
 

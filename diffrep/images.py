@@ -6,23 +6,33 @@ image files (everything that reads a file calls it, directly or through
 applies one value rule:
 
 * integer images are divided by their largest value, so that they lie in
-  ``[0, 1]``: 1-bit and 8-bit images (modes ``"1"``, ``"L"``, ``"RGB"``,
+  ``[0, 1]`` (or ``[0, max_value]``, see below): 1-bit and 8-bit images (modes ``"1"``, ``"L"``, ``"RGB"``,
   palette ...) by 255, 16-bit images (``"I;16"``, a 16-bit PNG read as
   ``"I"``) by 65,535, keeping their 65,536 levels;
 * float images (TIFF mode ``"F"``) and 32-bit integer images (TIFF mode
-  ``"I"``), which have no fixed range, keep their values.
+  ``"I"``), which have no fixed range, keep their values (times ``max_value``).
 
-Colour is then made uniform: palette images are expanded to RGB, the alpha
-channel of RGBA / LA / PA images is dropped (as PIL's ``convert("RGB")``
-does; transparent pixels keep whatever colour they hold), other colour modes
-(CMYK, YCbCr ...) are converted to RGB. A grayscale image asked for as three
-channels is repeated on each; an RGB image asked for as one channel becomes
-its luma ``0.299 R + 0.587 G + 0.114 B`` (ITU-R 601, PIL's rule). Files with
-several frames (GIF, multi-page TIFF) give their first frame. Only regular
-files are opened: a FIFO, device or directory is refused before it is opened
-(reading a FIFO would block forever), and every error names the file.
-Pillow reads 16-bit *colour* PNGs at 8 bits per channel; diffrep warns when
-it meets one.
+Colour modes are made uniform: palette images are expanded to RGB, the
+alpha channel of RGBA / LA / PA images is dropped (as PIL's ``convert("RGB")``
+does; transparent pixels keep whatever colour they hold) unless four
+channels are asked for, other colour modes (CMYK, YCbCr ...) are converted
+to RGB. Files with several frames (GIF, multi-page TIFF) give their first
+frame. Only regular files are opened: a FIFO, device or directory is refused
+before it is opened (reading a FIFO would block forever), and every error
+names the file. Pillow reads 16-bit *colour* PNGs at 8 bits per channel;
+diffrep warns when it meets one.
+
+**One rule to the network's channels and size.** :func:`conform_images`
+brings every image that reaches a network in another shape than its own
+to the channels and size the network takes: files for a pretrained
+pipeline, for a self-trained denoiser and for
+:func:`~diffrep.datasets.load_labelled_data`, and arrays for a pretrained
+pipeline. Grey is repeated to RGB; RGB becomes grey by its luma
+``0.299 R + 0.587 G + 0.114 B`` (ITU-R 601, PIL's rule; exactly the value of
+a pixel whose channels are equal); an image of another size is cropped
+around its centre to the target's aspect ratio and resized to it, bilinear
+and antialiased. The paths differ only in units (``max_value``): ``[0, 1]``
+for pipelines, 8-bit units ``[0, 255]`` for self-trained denoisers.
 
 **Images for a pretrained pipeline.** A pretrained pipeline takes square RGB
 images of one size. :func:`read_images` validates what the user passes,
@@ -37,10 +47,10 @@ without copying or reading anything yet:
   values in ``[0, 1]``.
 
 :func:`load_batch` then turns one batch of either into a float32 tensor of
-RGB values in ``[0, 1]`` (as torchvision's ``ToTensor``), every image scaled
-so that its shorter side fits the model's size and center-cropped to a
-square. Files are read only when their batch comes, so data that does not
-fit in memory still transforms.
+RGB values in ``[0, 1]`` (as torchvision's ``ToTensor``) of the model's
+square size, by :func:`conform_images` (the center square, resized). Files
+are read only when their batch comes, so data that does not fit in memory
+still transforms.
 """
 
 from __future__ import annotations
@@ -73,6 +83,9 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".we
 _LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
 _GRAY_MODES = ("1", "L", "LA", "La")
+_ALPHA_MODES = ("RGBA", "RGBa", "LA", "La", "PA")
+# Resized values closer than this fraction of one 8-bit step to an 8-bit level are set to the level.
+_LEVEL_TOLERANCE = 1e-3
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -166,14 +179,23 @@ def _channels_of(mode):
     return 1 if mode in _GRAY_MODES + _SIXTEEN_BIT_MODES + ("I", "F") else 3
 
 
-def _decoded_pixels(image):
-    """An open PIL image as ``(H, W, C)`` float32 pixels under the module's value rule, C in {1, 3}."""
+def _has_alpha(image):
+    """Whether an open PIL image holds transparency (an alpha channel or a transparent palette entry)."""
+    return image.mode in _ALPHA_MODES or "transparency" in image.info
+
+
+def _decoded_pixels(image, max_value, alpha):
+    """An open PIL image as ``(H, W, C)`` float32 pixels under the module's value rule, C in {1, 3, 4}.
+
+    Full intensity reads as ``max_value``; 4 channels (RGBA) only when
+    ``alpha`` asks for them and the image holds transparency.
+    """
     if image.mode in _SIXTEEN_BIT_MODES or (image.mode == "I" and image.format == "PNG"):
-        return (np.asarray(image, dtype=np.float32) / np.float32(65535))[..., None]
+        return (np.asarray(image, dtype=np.float32) / np.float32(65535 / max_value))[..., None]
     if image.mode in ("I", "F"):
-        return np.asarray(image, dtype=np.float32)[..., None]
-    converted = image.convert("L" if _channels_of(image.mode) == 1 else "RGB")
-    pixels = np.asarray(converted, dtype=np.float32) / np.float32(255)
+        return (np.asarray(image, dtype=np.float32) * np.float32(max_value))[..., None]
+    mode = "RGBA" if alpha and _has_alpha(image) else "L" if _channels_of(image.mode) == 1 else "RGB"
+    pixels = np.asarray(image.convert(mode), dtype=np.float32) / np.float32(255 / max_value)
     return pixels[..., None] if pixels.ndim == 2 else pixels
 
 
@@ -202,19 +224,28 @@ def _image_header(path):
         return _channels_of(image.mode), (image.height, image.width)
 
 
-def read_image_file(path: PathLike):
+def read_image_file(path: PathLike, *, max_value: float = 1.0, alpha: bool = False):
     """One image file at its depth, channels first, under the module's value rule.
 
     Parameters
     ----------
     path : str or os.PathLike
+    max_value : float, default=1.0
+        The value full intensity reads as: 1.0 gives integer images in
+        ``[0, 1]``, 255.0 the units of 8-bit pixels (an 8-bit file then
+        reads as exactly the numbers a uint8 array of it holds). Float images
+        are multiplied by it.
+    alpha : bool, default=False
+        Whether to keep the transparency of an image that has some (RGBA,
+        LA, a palette with a transparent entry) as a fourth channel.
 
     Returns
     -------
     image : ndarray of float32, shape (C, H, W)
-        ``C`` is 1 for grayscale, 16-bit and float images, 3 for colour ones.
-        Integer images are scaled to ``[0, 1]`` by their largest value (255 or
-        65,535); float and 32-bit integer images keep their values.
+        ``C`` is 1 for grayscale, 16-bit and float images, 3 for colour ones,
+        4 (RGBA) for transparent ones when ``alpha``. Integer images are
+        scaled to ``[0, max_value]`` by their largest value (255 or 65,535);
+        float and 32-bit integer images keep their values (times ``max_value``).
 
     Raises
     ------
@@ -224,7 +255,7 @@ def read_image_file(path: PathLike):
     """
     path = os.fspath(path)
     with _opened(path) as (image, deep_colour):
-        pixels = _decoded_pixels(image)
+        pixels = _decoded_pixels(image, max_value, alpha)
     if deep_colour:
         warnings.warn(
             f"{path!r} is a 16-bit colour PNG: Pillow reads it at 8 bits per channel.",
@@ -234,13 +265,119 @@ def read_image_file(path: PathLike):
     return np.ascontiguousarray(pixels.transpose(2, 0, 1))
 
 
-def _with_channels(image, channels):
-    """A ``(C, H, W)`` image with ``channels`` channels: gray repeated, RGB reduced to its luma."""
-    if image.shape[0] == channels:
-        return image
+def _with_channels(images, channels, max_value):
+    """``(n, C, H, W)`` images as ``channels`` channels, as :func:`conform_images` says."""
+    have = images.shape[1]
+    if have == channels:
+        return images
+    if channels == 4:
+        colour = _with_channels(images, 3, max_value)
+        return np.concatenate([colour, np.full_like(colour[:, :1], max_value)], axis=1)
+    if have == 1:
+        return np.repeat(images, 3, axis=1)
+    colour = images[:, :3]
     if channels == 3:
-        return np.repeat(image, 3, axis=0)
-    return np.tensordot(_LUMA_WEIGHTS, image, axes=1)[None]
+        return colour
+    luma = np.einsum("c,nchw->nhw", _LUMA_WEIGHTS, colour)
+    grey = (colour[:, 1] == colour[:, 0]) & (colour[:, 2] == colour[:, 0])
+    return np.where(grey, colour[:, 0], luma)[:, None]
+
+
+def _centre_crop_resized(images, height, width):
+    """``(n, C, H, W)`` images cropped around their centre to the aspect of ``height x width``, resized to it."""
+    have_height, have_width = images.shape[2:]
+    crop_height = min(have_height, round(have_width * height / width))
+    crop_width = min(have_width, round(have_height * width / height))
+    top, left = (have_height - crop_height) // 2, (have_width - crop_width) // 2
+    crop = torch.from_numpy(np.ascontiguousarray(images[:, :, top : top + crop_height, left : left + crop_width]))
+    if (crop_height, crop_width) == (height, width):
+        return crop.numpy()
+    return torch.nn.functional.interpolate(crop, size=(height, width), mode="bilinear", antialias=True).numpy()
+
+
+def _on_eight_bit_levels(images, max_value):
+    """Values within :data:`_LEVEL_TOLERANCE` of a step of an 8-bit level ``k * max_value / 255`` set to it."""
+    steps = np.float32(255 / max_value)  # levels / steps is the value the reader gives an 8-bit pixel
+    levels = np.rint(images * steps)
+    return np.where(np.abs(images * steps - levels) < _LEVEL_TOLERANCE, levels / steps, images)
+
+
+def conform_images(images: np.ndarray, channels: int, size: int | tuple[int, int], max_value: float = 1.0):
+    """Images as ``channels`` channels of ``size``: diffrep's one rule for bringing images to a network.
+
+    Every image that reaches a network in another shape than its own goes
+    through this function: image files for a pretrained pipeline, for a
+    self-trained denoiser and for :func:`~diffrep.datasets.load_labelled_data`
+    (through :func:`read_image_files`), and image arrays for a pretrained
+    pipeline. The callers differ only in ``max_value``: pipelines take values
+    in ``[0, 1]``, self-trained denoisers files in the units of 8-bit pixels.
+
+    **Channels.** Grey becomes RGB by repetition. RGB becomes grey by each
+    pixel's luma ``0.299 R + 0.587 G + 0.114 B`` (ITU-R 601, PIL's rule),
+    which is exactly its value where ``R = G = B`` (a grey image stored as
+    RGB keeps its values to the bit). Alpha is dropped, or, when 4 channels
+    are asked of an image without it, added opaque (``max_value``).
+
+    **Geometry.** An image of another size is cropped around its centre to
+    the largest region of the target's aspect ratio, then that region is
+    resized to ``size``, bilinear and antialiased (the triangle filter
+    widened by the shrink factor, as PIL's and torchvision's antialiasing
+    do). Why this geometry: cropping first gives the same picture as scaling
+    the whole image and cropping its centre, but filters only the pixels
+    kept, places the crop on the input's finer grid when shrinking, and lets
+    no discarded pixel bleed into the border. Bilinear rather than bicubic
+    because its weights are never negative: a resized value always lies
+    between the values it is made of, so no image leaves its own range:
+    nothing is clipped, float and 16-bit images keep their range, and
+    images in ``[0, 1]`` stay there. After resizing,
+    values within 1/1000 of an 8-bit step of an 8-bit level
+    ``k * max_value / 255`` are set to it, so a constant area of an 8-bit
+    image keeps exactly its value.
+
+    Parameters
+    ----------
+    images : ndarray of shape (n, C, H, W)
+        ``C`` in {1, 3, 4}: grey, RGB, RGBA. Not modified.
+    channels : {1, 3, 4}
+        Channels of the result.
+    size : int or (int, int)
+        ``(height, width)`` of the result (an int for a square).
+    max_value : float, default=1.0
+        The value of full intensity (and of an added opaque alpha): 1.0 for
+        values in ``[0, 1]``, 255.0 for the units of 8-bit pixels.
+
+    Returns
+    -------
+    conformed : ndarray of float32, shape (n, channels, height, width)
+        A new array, or ``images`` itself (as float32) when it already has
+        that shape.
+
+    Raises
+    ------
+    ValueError
+        If ``images`` is not ``(n, C, H, W)`` of 1, 3 or 4 channels, or
+        ``channels``, ``size`` or ``max_value`` is invalid.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from diffrep.images import conform_images
+    >>> wide = np.zeros((1, 3, 4, 8), dtype=np.float32)
+    >>> wide[:, :, :, 2:6] = 1.0  # a white centre square on black
+    >>> conform_images(wide, 1, (2, 2))[0, 0]
+    array([[1., 1.],
+           [1., 1.]], dtype=float32)
+    """
+    channels, size = _check_target(channels, size, max_value, optional=False)
+    images = np.asarray(images, dtype=np.float32)
+    if images.ndim != 4 or images.shape[1] not in (1, 3, 4):
+        raise ValueError(
+            f"images must be (n, C, H, W) with C = 1, 3 or 4 (grey, RGB, RGBA); got shape {images.shape}."
+        )
+    images = _with_channels(images, channels, max_value)
+    if images.shape[2:] == size:
+        return images
+    return _on_eight_bit_levels(_centre_crop_resized(images, *size), max_value)
 
 
 def _is_count(value):
@@ -248,14 +385,22 @@ def _is_count(value):
     return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
 
 
-def _check_size(size):
-    """``size`` as ``(height, width)`` or None; refuse anything else naming the parameter."""
-    if size is None:
-        return None
-    pair = (size, size) if isinstance(size, (int, np.integer)) else tuple(size) if np.ndim(size) == 1 else ()
+def _check_target(channels, size, max_value, optional):
+    """``(channels, (height, width))`` validated; None allowed for the first two when ``optional``.
+
+    Anything else is refused with an error naming the parameter.
+    """
+    none = "None, " if optional else ""
+    if not ((optional and channels is None) or (_is_count(channels) and channels in (1, 3, 4))):
+        raise ValueError(f"channels must be {none}1, 3 or 4, got {channels!r}.")
+    if isinstance(max_value, (bool, np.bool_)) or not isinstance(max_value, numbers.Real) or not max_value > 0:
+        raise ValueError(f"max_value must be a positive number, got {max_value!r}.")
+    if optional and size is None:
+        return channels, None
+    pair = (size, size) if _is_count(size) else tuple(size) if np.ndim(size) == 1 else ()
     if len(pair) != 2 or not all(_is_count(v) and v > 0 for v in pair):
-        raise ValueError(f"size must be None, a positive int or a (height, width) pair of them, got {size!r}.")
-    return tuple(int(v) for v in pair)
+        raise ValueError(f"size must be {none}a positive int or a (height, width) pair of them, got {size!r}.")
+    return channels, tuple(int(v) for v in pair)
 
 
 def _check_paths(paths):
@@ -271,30 +416,39 @@ def _check_paths(paths):
 
 
 def read_image_files(
-    paths: Sequence[PathLike], channels: int | None = None, size: int | tuple[int, int] | None = None
+    paths: Sequence[PathLike],
+    channels: int | None = None,
+    size: int | tuple[int, int] | None = None,
+    *,
+    max_value: float = 1.0,
 ):
     """Read image files into one float32 array ``(n, C, H, W)``: diffrep's one image reader.
 
     Each file is read at its depth by :func:`read_image_file` (see the module
-    docstring for the value rule: integer images in ``[0, 1]``, 16-bit ones
-    keeping their 65,536 levels, float images as they are), converted to
-    ``channels`` and brought to ``size``.
+    docstring for the value rule: integer images in ``[0, max_value]``,
+    16-bit ones keeping their 65,536 levels, float images as they are) and
+    brought to ``channels`` and ``size`` by :func:`conform_images`, the rule
+    every path into a network shares.
 
     Parameters
     ----------
     paths : sequence of str or os.PathLike
         A list, 1-D array or pandas column of image file paths.
-    channels : {None, 1, 3}, default=None
-        Channels of the result. None gives 3 when any image is in colour,
-        else 1. Grayscale is repeated to RGB; RGB becomes its luma; alpha is
-        dropped.
+    channels : {None, 1, 3, 4}, default=None
+        Channels of the result. None gives 1 when every pixel of every image
+        has equal colour channels (grey, whatever mode it is stored in), else
+        3; alpha is then dropped. 4 gives RGBA: each file's own alpha, opaque
+        where a file has none.
     size : None, int or (int, int), default=None
         ``(height, width)`` of the result (an int for a square). None takes
         the most common size among the images (a tie goes to the size met
-        first). An image of another size is scaled, keeping its aspect ratio,
-        so that it covers ``size``, then center-cropped to it (bicubic,
-        antialiased when shrinking; the overshoot clipped to ``[0, 1]`` or
-        to the image's own range when that is wider).
+        first). An image of another size is cropped around its centre to
+        that aspect ratio and resized to it (bilinear, antialiased; see
+        :func:`conform_images` for why).
+    max_value : float, default=1.0
+        The value full intensity reads as: 1.0 for ``[0, 1]`` (what a
+        pretrained pipeline takes), 255.0 for the units of 8-bit pixels
+        (what a self-trained denoiser reads files in).
 
     Returns
     -------
@@ -303,10 +457,14 @@ def read_image_files(
     Raises
     ------
     ValueError
-        If a file cannot be read (the message names it), or ``channels`` or
-        ``size`` is invalid.
+        If a file cannot be read (the message names it), or ``channels``,
+        ``size`` or ``max_value`` is invalid.
     TypeError
         If ``paths`` is not a sequence of paths.
+
+    See Also
+    --------
+    conform_images : The channel and size rule.
 
     Examples
     --------
@@ -324,27 +482,24 @@ def read_image_files(
     >>> round(float(images[0, 0, 0, 1]) * 65535)
     5000
     """
-    if channels is not None and (not _is_count(channels) or channels not in (1, 3)):
-        raise ValueError(f"channels must be None, 1 or 3, got {channels!r}.")
+    channels, size = _check_target(channels, size, max_value, optional=True)
     paths = _check_paths(paths)
-    size = _check_size(size)
     if channels is None or size is None:  # headers only: the pixels are decoded once, into the result
         headers = [_image_header(path) for path in paths]
-        channels = channels or max(image_channels for image_channels, _ in headers)
         size = size or collections.Counter(image_size for _, image_size in headers).most_common(1)[0][0]
-    result = np.empty((len(paths), channels, *size), dtype=np.float32)
+    stored = channels or max(image_channels for image_channels, _ in headers)
+    result = np.empty((len(paths), stored, *size), dtype=np.float32)
     for index, path in enumerate(paths):
-        result[index] = _fitted(read_image_file(path), channels, size)
+        pixels = read_image_file(path, max_value=max_value, alpha=stored == 4)
+        result[index] = conform_images(pixels[None], stored, size, max_value)[0]
+    if channels is None and stored == 3 and _all_grey(result):
+        return np.ascontiguousarray(result[:, :1])
     return result
 
 
-def _fitted(image, channels, size):
-    """A ``(C, H, W)`` image with ``channels`` channels and ``size``, resized as :func:`read_image_files` says."""
-    image = _with_channels(image, channels)
-    if image.shape[1:] == size:
-        return image
-    low, high = min(0.0, float(image.min())), max(1.0, float(image.max()))
-    return resize_center_crop(torch.from_numpy(image)[None], size, (low, high))[0].numpy()
+def _all_grey(images):
+    """Whether every pixel of ``(n, 3, H, W)`` images has equal colour channels."""
+    return bool((images[:, 1] == images[:, 0]).all() and (images[:, 2] == images[:, 0]).all())
 
 
 def _unit_range(pixels, what):
@@ -366,48 +521,6 @@ def _channels_first(array):
     if array.ndim == 3:
         return array[:, None]
     return array if _rgb_layout(array) == "channels_first" else array.transpose(0, 3, 1, 2)
-
-
-def resize_center_crop(
-    images: np.ndarray, size: int | tuple[int, int], value_range: tuple[float, float] = (0.0, 1.0)
-):
-    """Scale images so that they cover ``size``, keeping their aspect ratio, then crop the center.
-
-    Cropping the largest centered region of the target's aspect ratio first
-    and resizing it gives the same image with less work. Downscaling is
-    antialiased (bicubic, as PIL does).
-
-    Parameters
-    ----------
-    images : torch.Tensor of shape (n, C, H, W)
-    size : int or (int, int)
-        The target ``(height, width)``; an int for a square (the shorter side
-        scaled to it).
-    value_range : (float, float), default=(0.0, 1.0)
-        The bicubic overshoot of resized images is clipped to it.
-
-    Returns
-    -------
-    cropped : torch.Tensor of shape (n, C, height, width)
-    """
-    target_height, target_width = (size, size) if isinstance(size, (int, np.integer)) else size
-    height, width = images.shape[-2:]
-    scale = min(height / target_height, width / target_width)
-    crop_height, crop_width = round(target_height * scale), round(target_width * scale)
-    top, left = (height - crop_height) // 2, (width - crop_width) // 2
-    cropped = images[..., top : top + crop_height, left : left + crop_width]
-    if (crop_height, crop_width) == (target_height, target_width):
-        return cropped
-    resized = torch.nn.functional.interpolate(
-        cropped, size=(target_height, target_width), mode="bicubic", antialias=True
-    )
-    return resized.clamp(*value_range)
-
-
-def _resized(pixels, size):
-    """A ``(n, C, H, W)`` float array in ``[0, 1]`` as a ``(n, 3, size, size)`` tensor."""
-    square = resize_center_crop(torch.from_numpy(np.ascontiguousarray(pixels)), size)
-    return square.expand(-1, 3, -1, -1) if square.shape[1] == 1 else square
 
 
 def _files_in_unit_range(paths, size):
@@ -435,8 +548,10 @@ def load_batch(images: np.ndarray, size: int | tuple[int, int]):
     Returns
     -------
     batch : torch.Tensor of float32, shape (n, 3, size, size)
-        Values in ``[0, 1]``, on the CPU.
+        Values in ``[0, 1]``, on the CPU, brought to the model's size by
+        :func:`conform_images`.
     """
     if images.dtype == object:
         return _files_in_unit_range(images, size)
-    return _resized(_unit_range(_channels_first(images), "the image array"), size).contiguous()
+    pixels = _unit_range(_channels_first(images), "the image array")
+    return torch.from_numpy(np.ascontiguousarray(conform_images(pixels, 3, size)))

@@ -227,10 +227,12 @@ def test_a_16_bit_colour_png_read_at_8_bits_is_announced(tmp_path):
         ({"paths": "one.png"}, TypeError, "paths must be a sequence"),
         ({"paths": [1, 2]}, TypeError, "paths must be a 1-D sequence"),
         ({"paths": []}, ValueError, "paths holds no image files"),
-        ({"paths": ["x.png"], "channels": 2}, ValueError, "channels must be None, 1 or 3"),
-        ({"paths": ["x.png"], "channels": 3.0}, ValueError, "channels must be None, 1 or 3"),
-        ({"paths": ["x.png"], "channels": True}, ValueError, "channels must be None, 1 or 3"),
+        ({"paths": ["x.png"], "channels": 2}, ValueError, "channels must be None, 1, 3 or 4"),
+        ({"paths": ["x.png"], "channels": 3.0}, ValueError, "channels must be None, 1, 3 or 4"),
+        ({"paths": ["x.png"], "channels": True}, ValueError, "channels must be None, 1, 3 or 4"),
         ({"paths": ["x.png"], "size": (0, 4)}, ValueError, "size must be"),
+        ({"paths": ["x.png"], "max_value": 0}, ValueError, "max_value must be a positive number"),
+        ({"paths": ["x.png"], "max_value": "255"}, ValueError, "max_value must be a positive number"),
     ],
 )
 def test_bad_reader_arguments_name_the_parameter(kwargs, error, match):

@@ -5,10 +5,11 @@ the featurizer as ``input_``:
 
 * :class:`ArrayInput`: tables and image arrays (2-D, 3-D, 4-D), scaled by a
   :class:`~.scaling.DataScaler` learned in ``fit``. Once fitted on images it
-  also takes image file paths, read as :func:`read_image_files` describes.
+  also takes image file paths, read as :func:`read_pixel_files` describes.
 * :class:`ImageFileInput`: image file paths given to ``fit`` of a
-  self-trained denoiser; the first file and the channels of all of them set
-  the image size the network is built for, then it reads as :class:`ArrayInput`.
+  self-trained denoiser; the files' most common size and the channels they
+  hold set the image shape the network is built for, then it reads as
+  :class:`ArrayInput`.
 * :class:`PipelineImageInput`: RGB images of any size or image files for a
   pretrained pipeline, read and encoded batch by batch.
 
@@ -26,9 +27,8 @@ import warnings
 from os import PathLike
 
 import numpy as np
-import torch
 
-from ..images import load_batch, read_image_file, read_images
+from ..images import load_batch, read_image_files, read_images
 from .caller import user_stacklevel
 from .notices import InputWarning
 from .extraction import autocast, to_device
@@ -71,94 +71,33 @@ def image_paths(X):
     return values.astype(object)
 
 
-def _channels(pixels, channels):
-    """``(c, h, w)`` pixels as ``channels`` channels (1 grey, 3 RGB, 4 RGBA).
+def read_pixel_files(paths, image_shape=None):
+    """Image files as float64 ``(n, C, H, W)`` in 8-bit units, by :func:`diffrep.images.read_image_files`.
 
-    Grey is the first channel when all colour channels are equal (a grey
-    image read as RGB, exactly), else the ITU-R 601 luma of the RGB ones;
-    grey becomes RGB by repetition; alpha is dropped, or added opaque.
-    """
-    have = len(pixels)
-    if have == channels:
-        return pixels
-    colour = pixels[:3] if have >= 3 else np.repeat(pixels[:1], 3, axis=0)
-    if channels == 3:
-        return colour
-    if channels == 1:
-        if (colour == colour[:1]).all():
-            return colour[:1]
-        return np.tensordot(np.array([0.299, 0.587, 0.114]), colour, axes=1)[None]
-    if channels == 4:
-        return np.concatenate([colour, np.full_like(colour[:1], PIXEL_UNITS)])
-    raise ValueError(
-        f"X: image files give grey, RGB or RGBA pixels, but the network takes {channels} channels; "
-        "pass the images as an array of that many channels."
-    )
-
-
-def _channels_held(pixels):
-    """The channels a ``(c, h, w)`` image really holds: 1 when grey (equal colours), 3 for colour, 4 with transparency."""
-    if len(pixels) == 4 and (pixels[3] != PIXEL_UNITS).any():
-        return 4
-    colour = pixels[:3]
-    return 1 if (colour == colour[:1]).all() else 3
-
-
-def _resized(pixels, height, width):
-    """``(c, h, w)`` pixels cropped to the aspect of ``height x width`` around the centre, then resized to it.
-
-    Resizing is bilinear and antialiased, so values stay within the image's own range.
-    """
-    have_height, have_width = pixels.shape[1:]
-    if (have_height, have_width) == (height, width):
-        return pixels
-    crop_height = min(have_height, round(have_width * height / width))
-    crop_width = min(have_width, round(have_height * width / height))
-    top, left = (have_height - crop_height) // 2, (have_width - crop_width) // 2
-    crop = torch.from_numpy(np.ascontiguousarray(pixels[:, top : top + crop_height, left : left + crop_width]))
-    resized = torch.nn.functional.interpolate(crop[None], size=(height, width), mode="bilinear", antialias=True)
-    return resized[0].numpy()
-
-
-def _read_pixels(path):
-    """One image file as float64 ``(c, h, w)`` pixels in 8-bit units ``[0, 255]``."""
-    return np.asarray(read_image_file(path), dtype=np.float64) * PIXEL_UNITS
-
-
-def _as_sample(pixels, sample_shape):
-    """``(c, h, w)`` pixels converted to ``sample_shape``'s channels and size.
-
-    Values within float32 rounding of a whole number are snapped to it: every
-    value of an 8-bit file (read through unit-range floats), and of a constant
-    area after resizing, is then exactly the number a uint8 array holds.
-    """
-    channels, height, width = sample_shape
-    converted = _resized(_channels(pixels, channels), height, width)
-    whole = np.rint(converted)
-    return np.where(np.abs(converted - whole) < 1e-4, whole, converted)
-
-
-def read_image_files(paths, sample_shape):
-    """Image files as one float64 array ``(n, C, H, W)`` of the fitted ``sample_shape``.
-
-    Each file is read in 8-bit units (``[0, 255]``, exactly as a uint8 array
-    of it holds; deeper files keep their depth as fractions), converted to
-    the ``C`` channels the network takes (grey, RGB or RGBA) and, when its
-    size differs, cropped around its centre to the aspect of ``H x W`` and
-    resized to it (bilinear, antialiased).
+    Values are ``[0, 255]``, exactly as a uint8 array of an 8-bit file holds
+    them (deeper files keep their depth as fractions), in float64 as
+    validation makes such an array; channels and size follow the one rule
+    of :func:`diffrep.images.conform_images`.
 
     Parameters
     ----------
     paths : ndarray of object
         From :func:`image_paths`.
-    sample_shape : tuple of int
-        ``(C, H, W)``.
+    image_shape : (int, int, int) or None, default=None
+        The network's ``(C, H, W)``; None for the channels the files hold
+        and their most common size.
 
     Returns
     -------
     images : ndarray of float64, shape (n, C, H, W)
     """
-    return np.stack([_as_sample(_read_pixels(path), sample_shape) for path in paths])
+    channels, size = (None, None) if image_shape is None else (image_shape[0], image_shape[1:])
+    if channels not in (None, 1, 3, 4):
+        raise ValueError(
+            f"X: image files give grey, RGB or RGBA pixels, but the network takes {channels} channels; "
+            "pass the images as an array of that many channels."
+        )
+    return read_image_files(paths, channels, size, max_value=PIXEL_UNITS).astype(np.float64)
 
 
 class ArrayInput:
@@ -230,7 +169,7 @@ class ArrayInput:
     def read(self, estimator, X):
         """Validate later input against what ``fit`` read; return it raw as 2-D.
 
-        Image file paths are read (see :func:`read_image_files`) when the
+        Image file paths are read (see :func:`read_pixel_files`) when the
         samples are images. Warns with :class:`InputWarning` when images
         lie in a clearly other range than ``fit``'s.
 
@@ -245,7 +184,7 @@ class ArrayInput:
         """
         paths = image_paths(X) if self.reads_images else None
         if paths is not None:
-            X, data_format = read_image_files(paths, self.sample_shape), "channels_first"
+            X, data_format = read_pixel_files(paths, self.sample_shape), "channels_first"
         else:
             data_format = self.data_format or "auto"
         image_shape = self.sample_shape if self.reads_images else None
@@ -303,19 +242,17 @@ class ArrayInput:
 class ImageFileInput(ArrayInput):
     """Image file paths given to ``fit`` of a self-trained denoiser.
 
-    The network is built for ``image_shape`` when given, else for the size of
-    the first file and the most channels the files hold (grey, whatever mode
-    it is stored in, when every file has equal colour channels; RGB when one
-    has colour; RGBA when one is transparent somewhere); every file is read to that shape as
-    :func:`read_image_files` describes. Later input may be paths or arrays
-    of that shape.
+    The network is built for ``image_shape`` when given, else for the most
+    common size among the files and the channels they hold (grey, whatever
+    mode it is stored in, when every file has equal colour channels, else
+    RGB; RGBA only when ``image_shape`` asks for 4 channels); every file is
+    read to that shape as :func:`read_pixel_files` describes. Later input
+    may be paths or arrays of that shape.
     """
 
     def fit(self, estimator, X):
         """Read the files into the training images; see :meth:`ArrayInput.fit`."""
-        pixels = [_read_pixels(path) for path in image_paths(X)]
-        shape = self.image_shape or (max(map(_channels_held, pixels)), *pixels[0].shape[1:])
-        images = np.stack([_as_sample(p, shape) for p in pixels])
+        images = read_pixel_files(image_paths(X), self.image_shape)
         self.image_shape, self.data_format = None, "channels_first"
         return super().fit(estimator, images)  # an array: validation drops the names of a path column
 
