@@ -62,7 +62,7 @@ def parse_args():
 def setup(args):
     """Pool, held-out split, featurizer settings, sizes and report options (smaller with --quick)."""
     X, y = load_digits(return_X_y=True)
-    n_heldout = 150 if args.quick else 450
+    n_heldout = 120 if args.quick else 450
     pool, heldout = train_test_split(np.arange(len(y)), test_size=n_heldout, stratify=y, random_state=args.seed)
     pool = np.random.default_rng(args.seed).permutation(pool)
     memory = args.memory or tempfile.mkdtemp(prefix="diffrep-generalization-")
@@ -70,8 +70,8 @@ def setup(args):
     report = dict(random_state=args.seed)
     sizes = SIZES
     if args.quick:
-        pool = pool[:300]
-        settings.update(max_steps=min(args.steps, 60), model_width=8)
+        pool = pool[:200]
+        settings.update(max_steps=min(args.steps, 30), model_width=8)
         report.update(timesteps=(0, 25, 100, 400), cv=3, n_bootstrap=50)
         sizes = (10, None)
     return X[pool], X[heldout], y[heldout], DiffusionFeaturizer(**settings), sizes, report

@@ -18,7 +18,7 @@ and then works on the *file paths* (a pandas column) from start to end:
 
 Run::
 
-    python examples/image_folder_kaggle.py --quick     # a smoke test: 300 images, 20 training steps
+    python examples/image_folder_kaggle.py --quick     # a smoke test: 300 images, a tiny denoiser, 20 steps
     python examples/image_folder_kaggle.py             # every digit, the default training budget
     python examples/image_folder_kaggle.py --csv comp/train.csv --images comp/train \\
         --id-column id --label-column label            # your competition
@@ -72,7 +72,7 @@ def pixels_of(paths):
     return images.reshape(len(images), -1)
 
 
-def main(csv, images, id_column, label_column, max_steps, folds, rates, n_repeats):
+def main(csv, images, id_column, label_column, max_steps, model_width, folds, rates, n_repeats):
     frame = pd.read_csv(csv)
     paths = frame[id_column].astype(str).map(lambda name: str(images / (name if Path(name).suffix else f"{name}.png")))
     y = frame[label_column].to_numpy()
@@ -81,7 +81,8 @@ def main(csv, images, id_column, label_column, max_steps, folds, rates, n_repeat
     print(f"{len(paths)} images in {images}, {len(np.unique(y))} classes; X is the column of file paths")
 
     start = time.perf_counter()
-    featurizer = DiffusionFeaturizer(timesteps=TIMESTEPS, max_steps=max_steps, random_state=0).fit(paths)
+    featurizer = DiffusionFeaturizer(timesteps=TIMESTEPS, max_steps=max_steps, model_width=model_width,
+                                     random_state=0).fit(paths)
     print(f"denoiser trained without labels: {featurizer.n_steps_} steps in {time.perf_counter() - start:.0f} s, "
           f"images read as {featurizer.sample_shape_}")
     frozen = FrozenEstimator(featurizer)
@@ -106,14 +107,14 @@ def main(csv, images, id_column, label_column, max_steps, folds, rates, n_repeat
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="300 images, 20 training steps, 3 folds")
+    parser.add_argument("--quick", action="store_true", help="300 images, a tiny denoiser, 20 training steps, 3 folds")
     parser.add_argument("--csv", type=Path, help="the competition's CSV of (id, label); default: digits built here")
     parser.add_argument("--images", type=Path, help="the folder of the CSV's images (default: beside the CSV)")
     parser.add_argument("--id-column", default="id")
     parser.add_argument("--label-column", default="label")
     args = parser.parse_args()
-    settings = dict(max_steps=20, folds=3, rates=(0.0, 0.4), n_repeats=1) if args.quick else dict(
-        max_steps=None, folds=5, rates=(0.0, 0.4), n_repeats=3)
+    settings = dict(max_steps=20, model_width=8, folds=3, rates=(0.0, 0.4), n_repeats=1) if args.quick else dict(
+        max_steps=None, model_width=None, folds=5, rates=(0.0, 0.4), n_repeats=3)
     with tempfile.TemporaryDirectory() as scratch:
         if args.csv is None:
             csv, images = write_competition(Path(scratch), 300 if args.quick else 1797)

@@ -20,9 +20,11 @@ from diffrep import DiffusionFeaturizer
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="shorter training")
+    parser.add_argument("--quick", action="store_true", help="300 digits and a shorter training")
     args = parser.parse_args(argv)
     X, _ = load_digits(return_X_y=True)
+    if args.quick:
+        X = X[:300]
     feat = DiffusionFeaturizer(timesteps=(10, 100), layers=("mid_block", "x0"), image_shape=(1, 8, 8),
                                max_steps=10 if args.quick else 200, model_width=16, random_state=0)
     frame = feat.set_output(transform="pandas").fit_transform(X)

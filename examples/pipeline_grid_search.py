@@ -28,7 +28,7 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="tiny model and data, seconds")
     args = parser.parse_args(argv)
     X, y = load_digits(return_X_y=True)
-    n_samples, max_steps, width = (300, 20, 8) if args.quick else (1200, 400, 32)
+    n_samples, max_steps, width = (150, 10, 8) if args.quick else (1200, 400, 32)
     X, y = X[:n_samples], y[:n_samples]
     with tempfile.TemporaryDirectory() as cache:
         pipeline = Pipeline([

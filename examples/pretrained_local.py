@@ -37,9 +37,11 @@ def export_small_model(directory, X, max_steps):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="a local diffusers pipeline or model directory (default: make one)")
-    parser.add_argument("--quick", action="store_true", help="short training, seconds")
+    parser.add_argument("--quick", action="store_true", help="300 digits and a short training, seconds")
     args = parser.parse_args(argv)
     X, _ = load_digits(return_X_y=True)
+    if args.quick:
+        X = X[:300]
     with tempfile.TemporaryDirectory() as scratch:
         directory = args.model
         if directory is None:
