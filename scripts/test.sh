@@ -8,4 +8,6 @@ DIFFREP_EXTRAS=test . "$(dirname "$0")/setup.sh"
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 # The public API's type hints (the modules and settings in pyproject.toml's [tool.mypy]).
 python -m mypy
-python -m pytest "$@"
+# One worker per CPU core (pytest-xdist): each test is one-threaded and independent (tmp_path, no shared
+# files), so on 2 cores the default run took 410 s instead of 723 s (1,365 tests, measured one after the other).
+python -m pytest -n auto "$@"
