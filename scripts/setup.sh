@@ -7,7 +7,7 @@
 # Set DIFFREP_TORCH_INDEX (e.g. https://download.pytorch.org/whl/cpu) to take
 # torch from a specific index.
 #
-# Packages are installed by uv (itself installed into the venv by pip): it resolves
+# Packages are installed by uv (itself installed into the venv by pip; pip if that fails): it resolves
 # the same versions as pip, in 59 s instead of pip's 177 s for a fresh test venv
 # on a 2-core machine with an empty cache. Its bytecode is compiled at install time,
 # as pip does, so that imports stay fast where PYTHONDONTWRITEBYTECODE is set.
@@ -18,17 +18,24 @@ if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
 . .venv/bin/activate
-python -m pip install -q uv
 # uv does not read pip's configuration: pass on pip's find-links, so torch comes from where pip would take it.
 uv_options=(--quiet --compile-bytecode)
 for link in ${PIP_FIND_LINKS:-$(python -m pip config get global.find-links 2>/dev/null || true)}; do
     uv_options+=(--find-links "$link")
 done
+# pip stays the fallback, should uv be unavailable or fail.
+install_packages() {
+    uv pip install "${uv_options[@]}" "$@" || {
+        echo "setup.sh: uv could not install $*; trying pip" >&2
+        python -m pip install -q "$@"
+    }
+}
+python -m pip install -q uv || echo "setup.sh: could not install uv; using pip" >&2
 if ! python -c "import torch" 2>/dev/null; then
     if [ -n "${DIFFREP_TORCH_INDEX:-}" ]; then
-        uv pip install "${uv_options[@]}" "torch==2.13.0" --index-url "$DIFFREP_TORCH_INDEX"
+        install_packages "torch==2.13.0" --index-url "$DIFFREP_TORCH_INDEX"
     else
-        uv pip install "${uv_options[@]}" "torch==2.13.0"
+        install_packages "torch==2.13.0"
     fi
 fi
-uv pip install "${uv_options[@]}" -e ".[${DIFFREP_EXTRAS:-test}]"
+install_packages -e ".[${DIFFREP_EXTRAS:-test}]"
