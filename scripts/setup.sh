@@ -7,8 +7,8 @@
 # Set DIFFREP_TORCH_INDEX (e.g. https://download.pytorch.org/whl/cpu) to take
 # torch from a specific index.
 #
-# Packages are installed by uv (itself installed into the venv by pip; pip if that fails): it resolves
-# the same versions as pip in 0.42x pip's time for a fresh test venv with empty
+# Packages are installed by uv (itself installed into the venv by pip; pip if
+# that fails): it resolves the same versions as pip in 0.42x pip's time for a fresh test venv with empty
 # caches (67 s vs 160 s on a 2-core machine, benchmarks/install_time.py). Its
 # bytecode is compiled at install time, as pip does, so that imports stay fast
 # where PYTHONDONTWRITEBYTECODE is set.
